@@ -1,0 +1,158 @@
+//! Loading an OCI bundle with errors that name the real problem.
+//!
+//! libcontainer reports a bad bundle as, e.g., "failed to load spec" or "io error"; runw checks
+//! the bundle first so that the shim and podman show "rootfs /x/rootfs does not exist" or
+//! "config.json is not valid JSON: expected `,` or `}` at line 3 column 5".
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Spec;
+
+/// The major version of the runtime-spec runw implements (1.x.y).
+pub const SUPPORTED_OCI_MAJOR: &str = "1";
+
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// Absolute path of the container's root filesystem.
+    pub rootfs: PathBuf,
+}
+
+/// Loads `<bundle>/config.json` and checks what `create` needs.
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = canonical_bundle_dir(bundle)?;
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("config.json not found in bundle {}", dir.display())
+        }
+        _ => anyhow::anyhow!("cannot read {}: {err}", config_path.display()),
+    })?;
+    let spec = parse_config(&text).with_context(|| config_path.display().to_string())?;
+    let rootfs = rootfs_of(&dir, &spec)?;
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+fn canonical_bundle_dir(bundle: &Path) -> Result<PathBuf> {
+    let dir = std::fs::canonicalize(bundle).map_err(|err| match err.kind() {
+        std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("bundle {} does not exist", bundle.display())
+        }
+        _ => anyhow::anyhow!("cannot open bundle {}: {err}", bundle.display()),
+    })?;
+    if !dir.is_dir() {
+        bail!("bundle {} is not a directory", bundle.display());
+    }
+    Ok(dir)
+}
+
+/// Parses config.json text: syntax errors name line and column, and missing or unsupported
+/// required fields are named.
+pub fn parse_config(text: &str) -> Result<Spec> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("invalid JSON: {e}"))?;
+    let Some(object) = value.as_object() else {
+        bail!("invalid configuration: the top level must be a JSON object");
+    };
+    match object.get("ociVersion") {
+        Some(serde_json::Value::String(version)) => check_oci_version(version)?,
+        Some(_) => bail!("invalid configuration: ociVersion must be a string"),
+        None => bail!("invalid configuration: missing required field ociVersion"),
+    }
+    if !object.contains_key("root") {
+        bail!("invalid configuration: missing required field root");
+    }
+    let spec: Spec =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let args_empty = spec
+        .process()
+        .as_ref()
+        .map(|p| p.args().as_ref().is_none_or(|a| a.is_empty()));
+    match args_empty {
+        None => bail!("invalid configuration: missing required field process"),
+        Some(true) => bail!("invalid configuration: process.args must not be empty"),
+        Some(false) => Ok(spec),
+    }
+}
+
+fn check_oci_version(version: &str) -> Result<()> {
+    let major = version.split('.').next().unwrap_or_default();
+    if major != SUPPORTED_OCI_MAJOR || version.split('.').count() < 2 {
+        bail!(
+            "unsupported ociVersion {version:?}: runw supports runtime-spec {SUPPORTED_OCI_MAJOR}.x (up to {})",
+            oci_spec::runtime::VERSION
+        );
+    }
+    Ok(())
+}
+
+fn rootfs_of(dir: &Path, spec: &Spec) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .context("invalid configuration: missing required field root")?;
+    let rootfs = dir.join(root.path());
+    if !rootfs.exists() {
+        bail!("rootfs {} does not exist", rootfs.display());
+    }
+    if !rootfs.is_dir() {
+        bail!("rootfs {} is not a directory", rootfs.display());
+    }
+    Ok(rootfs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}}}"#;
+
+    #[test]
+    fn minimal_config_parses() {
+        let spec = parse_config(MINIMAL).unwrap();
+        assert_eq!(spec.version(), "1.0.2");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let err = parse_config("{\n  \"ociVersion\": \"1.0.2\"\n  \"root\": {}\n}").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("invalid JSON"), "{msg}");
+        assert!(msg.contains("line 3 column 3"), "{msg}");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let msg = format!(
+            "{:#}",
+            parse_config(r#"{"root":{"path":"r"}}"#).unwrap_err()
+        );
+        assert!(msg.contains("missing required field ociVersion"), "{msg}");
+        let msg = format!(
+            "{:#}",
+            parse_config(r#"{"ociVersion":"1.0.0"}"#).unwrap_err()
+        );
+        assert!(msg.contains("missing required field root"), "{msg}");
+        let no_process = r#"{"ociVersion":"1.0.0","root":{"path":"r"}}"#;
+        let msg = format!("{:#}", parse_config(no_process).unwrap_err());
+        assert!(msg.contains("missing required field process"), "{msg}");
+    }
+
+    #[test]
+    fn unsupported_versions_are_refused() {
+        let cfg = MINIMAL.replace("1.0.2", "2.0.0");
+        let msg = format!("{:#}", parse_config(&cfg).unwrap_err());
+        assert!(msg.contains("unsupported ociVersion \"2.0.0\""), "{msg}");
+        let cfg = MINIMAL.replace("1.0.2", "banana");
+        assert!(parse_config(&cfg).is_err());
+    }
+
+    #[test]
+    fn empty_args_are_refused() {
+        let cfg = MINIMAL.replace(r#"["sh"]"#, "[]");
+        let msg = format!("{:#}", parse_config(&cfg).unwrap_err());
+        assert!(msg.contains("process.args must not be empty"), "{msg}");
+    }
+}

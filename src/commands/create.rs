@@ -1,0 +1,107 @@
+//! `runw create`: set up the container and leave its init process waiting for `start`.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use libcgroups::common::{CgroupConfig, CgroupManager};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+
+use crate::bundle::{self, Bundle};
+use crate::cli::{CreateArgs, GlobalOpts};
+use crate::container::{self, ContainerLock};
+use crate::executor::WorkloadExecutor;
+use crate::state::Meta;
+
+pub fn create(args: &CreateArgs, global: &GlobalOpts) -> Result<i32> {
+    let root = container::ensure_root(&global.root)?;
+    let lock = ContainerLock::exclusive(&root, &args.container_id)?;
+    create_locked(args, global, &root, true, &lock)?;
+    Ok(0)
+}
+
+/// Creates a container while the caller holds its exclusive lock. Anything a failed create
+/// made (state directory, cgroup, pid file, processes) is removed before the error returns.
+pub fn create_locked(
+    args: &CreateArgs,
+    global: &GlobalOpts,
+    root: &Path,
+    detach: bool,
+    _lock: &ContainerLock,
+) -> Result<Container> {
+    let id = &args.container_id;
+    container::validate_id(id)?;
+    let bundle = bundle::load(&args.bundle)?;
+    if root.join(id).exists() {
+        // Same words as runc, which callers match on.
+        bail!("container with id exists: {id}");
+    }
+    let pid_file_existed = args.pid_file.as_ref().is_some_and(|p| p.exists());
+    match build(args, global, root, &bundle, detach) {
+        Ok(container) => Ok(container),
+        Err(err) => {
+            remove_leftovers(root, id, &bundle, global.systemd_cgroup);
+            if let (Some(pid_file), false) = (&args.pid_file, pid_file_existed) {
+                let _ = std::fs::remove_file(pid_file);
+            }
+            Err(err)
+        }
+    }
+}
+
+fn build(
+    args: &CreateArgs,
+    global: &GlobalOpts,
+    root: &Path,
+    bundle: &Bundle,
+    detach: bool,
+) -> Result<Container> {
+    let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
+        .with_executor(WorkloadExecutor::new())
+        .with_pid_file(args.pid_file.as_ref())?
+        .with_console_socket(args.console_socket.as_ref())
+        .with_root_path(root)?
+        .with_preserved_fds(args.preserve_fds)
+        .as_init(&bundle.dir)
+        .with_systemd(global.systemd_cgroup)
+        .with_detach(detach)
+        .with_no_pivot(args.no_pivot)
+        .build()
+        .map_err(anyhow::Error::from)?;
+    Meta {
+        oci_version: bundle.spec.version().clone(),
+        rootfs: bundle.rootfs.clone(),
+        workload: "linux".into(),
+    }
+    .save(&container.root)?;
+    Ok(container)
+}
+
+/// Best-effort removal of what a failed create may have left: processes in the container's
+/// cgroup, the cgroup itself and the state directory.
+fn remove_leftovers(root: &Path, id: &str, bundle: &Bundle, systemd: bool) {
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
+    let cgroup_path = libcontainer::utils::get_cgroup_path(&cgroups_path, id);
+    if let Ok(manager) = libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path,
+        systemd_cgroup: systemd,
+        container_name: id.to_string(),
+    }) {
+        if let Ok(pids) = manager.get_all_pids() {
+            for pid in pids {
+                let _ = crate::signal::send(pid.as_raw(), libc::SIGKILL);
+            }
+        }
+        let _ = manager.remove();
+    }
+    let dir = root.join(id);
+    if dir.exists() {
+        let _ = std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot remove {}", dir.display()));
+    }
+}

@@ -1,0 +1,49 @@
+//! `runw delete`: remove a stopped (or, with `--force`, any) container and its resources.
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::ContainerStatus;
+
+use crate::cli::{DeleteArgs, GlobalOpts};
+use crate::container::{self, status_name, ContainerLock};
+
+pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
+    let id = &args.container_id;
+    container::validate_id(id)?;
+    let root = container::ensure_root(&global.root)?;
+    let lock = ContainerLock::exclusive(&root, id)?;
+    let dir = root.join(id);
+    if !dir.exists() {
+        // runc: deleting a missing container is an error, unless forced.
+        return if args.force {
+            Ok(0)
+        } else {
+            bail!(container::not_found(id))
+        };
+    }
+    let mut container = match container::load(&root, id, &lock) {
+        Ok(container) => container,
+        Err(err) if args.force => {
+            // A create that crashed before writing its state: remove what is there.
+            tracing::warn!("removing the incomplete container {id}: {err:#}");
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot remove {}", dir.display()))?;
+            return Ok(0);
+        }
+        Err(err) => return Err(err),
+    };
+    let status = container.status();
+    let running = matches!(
+        status,
+        ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Creating
+    );
+    if running && !args.force {
+        bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            status_name(status)
+        );
+    }
+    container
+        .delete(args.force)
+        .with_context(|| format!("cannot delete container {id}"))?;
+    Ok(0)
+}

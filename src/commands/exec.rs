@@ -1,0 +1,110 @@
+//! `runw exec`: run another process in a running container, detached (`--detach`, as the shim
+//! and conmon do) or in the foreground with runw's stdio (as CRI-O's `kubectl exec` does),
+//! exiting with the process's status.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::ContainerStatus;
+use libcontainer::syscall::syscall::SyscallType;
+
+use super::wait::forward_signals_and_wait;
+use crate::cli::{ExecArgs, GlobalOpts};
+use crate::container;
+use crate::executor::WorkloadExecutor;
+
+pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
+    let (user, group) = parse_user(args.user.as_deref())?;
+    let env = parse_env(&args.env)?;
+    if args.process.is_none() && args.command.is_empty() {
+        bail!("exec: no command given (use --process FILE or give the command after the id)");
+    }
+    let id = &args.container_id;
+    let pid = {
+        let (container, _lock) = container::open_exclusive(&global.root, id)?;
+        match container.status() {
+            ContainerStatus::Running => {}
+            ContainerStatus::Paused if args.ignore_paused => {}
+            status => bail!(
+                "cannot exec in container {id}: it is {}, not running",
+                container::status_name(status)
+            ),
+        }
+        ContainerBuilder::new(id.clone(), SyscallType::default())
+            .with_executor(WorkloadExecutor::new())
+            .with_root_path(&global.root)?
+            .with_console_socket(args.console_socket.as_ref())
+            .with_pid_file(args.pid_file.as_ref())?
+            .with_preserved_fds(args.preserve_fds)
+            .as_tenant()
+            .with_detach(args.detach)
+            .with_cwd(args.cwd.as_ref())
+            .with_env(env)
+            .with_process(args.process.as_ref())
+            .with_no_new_privs(args.no_new_privs)
+            .with_container_args(args.command.clone())
+            .with_additional_gids(args.additional_gids.clone())
+            .with_user(user)
+            .with_group(group)
+            .with_capabilities(args.cap.clone())
+            .with_ignore_paused(args.ignore_paused)
+            .with_sub_cgroup(args.cgroup.clone())
+            .with_apparmor(args.apparmor.clone())
+            .build()
+            .with_context(|| format!("cannot exec in container {id}"))?
+    };
+    if args.detach {
+        return Ok(0);
+    }
+    forward_signals_and_wait(pid)
+}
+
+/// `UID[:GID]`, numeric as in runc.
+fn parse_user(user: Option<&str>) -> Result<(Option<u32>, Option<u32>)> {
+    let Some(user) = user else {
+        return Ok((None, None));
+    };
+    let parse = |s: &str| {
+        s.parse::<u32>()
+            .map_err(|_| anyhow::anyhow!("invalid --user {user:?}: expected UID[:GID]"))
+    };
+    match user.split_once(':') {
+        Some((uid, gid)) => Ok((Some(parse(uid)?), Some(parse(gid)?))),
+        None => Ok((Some(parse(user)?), None)),
+    }
+}
+
+fn parse_env(env: &[String]) -> Result<HashMap<String, String>> {
+    env.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("invalid --env {kv:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users() {
+        assert_eq!(parse_user(None).unwrap(), (None, None));
+        assert_eq!(parse_user(Some("1000")).unwrap(), (Some(1000), None));
+        assert_eq!(
+            parse_user(Some("1000:100")).unwrap(),
+            (Some(1000), Some(100))
+        );
+        assert!(parse_user(Some("bob")).is_err());
+    }
+
+    #[test]
+    fn env_pairs() {
+        let env = parse_env(&["A=1".into(), "B=x=y".into()]).unwrap();
+        assert_eq!(env["A"], "1");
+        assert_eq!(env["B"], "x=y");
+        assert!(parse_env(&["=1".into()]).is_err());
+        assert!(parse_env(&["NOVALUE".into()]).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! `runw run`: create, start, and (unless `--detach`) wait for the container, forwarding
+//! signals, then delete it and exit with its status.
+
+use anyhow::{Context, Result};
+
+use super::create::create_locked;
+use super::wait::forward_signals_and_wait;
+use crate::cli::{GlobalOpts, RunArgs};
+use crate::container::{self, ContainerLock};
+
+pub fn run(args: &RunArgs, global: &GlobalOpts) -> Result<i32> {
+    let id = &args.create.container_id;
+    let root = container::ensure_root(&global.root)?;
+    let pid = {
+        let lock = ContainerLock::exclusive(&root, id)?;
+        let mut container = create_locked(&args.create, global, &root, args.detach, &lock)?;
+        if let Err(err) = container.start() {
+            let _ = container.delete(true);
+            return Err(err).with_context(|| format!("cannot start container {id}"));
+        }
+        container.pid().context("container has no init process")?
+    };
+    if args.detach {
+        return Ok(0);
+    }
+    let status = forward_signals_and_wait(pid)?;
+    if !args.keep {
+        let (mut container, _lock) = container::open_exclusive(&root, id)?;
+        container.delete(true)?;
+    }
+    Ok(status)
+}

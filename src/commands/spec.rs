@@ -1,0 +1,25 @@
+//! `runw spec`: write a default config.json, like `runc spec`.
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Spec;
+
+use crate::cli::SpecArgs;
+
+pub fn spec(args: &SpecArgs) -> Result<i32> {
+    let path = args.bundle.join("config.json");
+    if path.exists() {
+        bail!("File {} exists. Remove it first", path.display());
+    }
+    let spec = if args.rootless {
+        Spec::rootless(
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    } else {
+        Spec::default()
+    };
+    let text = serde_json::to_string_pretty(&spec)?;
+    std::fs::write(&path, text + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(0)
+}

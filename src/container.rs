@@ -1,0 +1,214 @@
+//! Container ids, the per-container lock, and loading a container's libcontainer state.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libcgroups::common::{AnyCgroupManager, CgroupConfig};
+use libcontainer::container::{Container, ContainerStatus};
+
+/// Longest accepted id. The id names a directory (NAME_MAX 255) and a cgroup.
+pub const MAX_ID_LEN: usize = 200;
+
+/// Checks an id the way runc does: `[A-Za-z0-9_.-]+`, not `.` or `..`, bounded length.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("invalid container id: the id must not be empty");
+    }
+    if id.len() > MAX_ID_LEN {
+        bail!(
+            "invalid container id: {} characters is longer than {MAX_ID_LEN}",
+            id.len()
+        );
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if !id.chars().all(allowed) || id == "." || id == ".." {
+        bail!("invalid container id {id:?}: only [A-Za-z0-9_.-] are allowed");
+    }
+    Ok(())
+}
+
+/// Creates the state root (0700, like runc) if needed.
+pub fn ensure_root(root: &Path) -> Result<PathBuf> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .with_context(|| format!("cannot create state directory {}", root.display()))?;
+    std::fs::canonicalize(root).with_context(|| format!("invalid root {}", root.display()))
+}
+
+/// An exclusive or shared `flock` on `<root>/.lock:<id>` (`:` cannot occur in an id, so the
+/// lock file never collides with a container directory). Every command that changes a
+/// container holds it exclusively; readers hold it shared, because libcontainer rewrites
+/// state.json in place. The lock file is removed when the lock is dropped and no container
+/// directory exists, so a failed create or a delete leaves nothing behind.
+pub struct ContainerLock {
+    file: File,
+    path: PathBuf,
+    container_dir: PathBuf,
+}
+
+impl ContainerLock {
+    pub fn exclusive(root: &Path, id: &str) -> Result<Self> {
+        Self::acquire(root, id, libc::LOCK_EX)
+    }
+
+    pub fn shared(root: &Path, id: &str) -> Result<Self> {
+        Self::acquire(root, id, libc::LOCK_SH)
+    }
+
+    fn acquire(root: &Path, id: &str, operation: libc::c_int) -> Result<Self> {
+        let path = root.join(format!(".lock:{id}"));
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+                .with_context(|| format!("cannot open lock {}", path.display()))?;
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+            }
+            // The holder before us may have removed the file: then our lock guards nothing
+            // and we start over on the new file.
+            if same_file(&file, &path) {
+                return Ok(Self {
+                    file,
+                    path,
+                    container_dir: root.join(id),
+                });
+            }
+        }
+    }
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+impl Drop for ContainerLock {
+    fn drop(&mut self) {
+        if !self.container_dir.exists() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        let _ = &self.file;
+    }
+}
+
+pub fn not_found(id: &str) -> anyhow::Error {
+    // "does not exist" is what containerd's shim matches to treat a delete as done.
+    anyhow::anyhow!("container {id} does not exist")
+}
+
+/// Loads the container `id` while holding `lock`.
+pub fn load(root: &Path, id: &str, _lock: &ContainerLock) -> Result<Container> {
+    let dir = root.join(id);
+    if !dir.join("state.json").exists() {
+        bail!(not_found(id));
+    }
+    Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))
+}
+
+/// Validates the id, takes the exclusive lock and loads the container.
+pub fn open_exclusive(root: &Path, id: &str) -> Result<(Container, ContainerLock)> {
+    validate_id(id)?;
+    let root = ensure_root(root)?;
+    let lock = ContainerLock::exclusive(&root, id)?;
+    let container = load(&root, id, &lock)?;
+    Ok((container, lock))
+}
+
+/// Validates the id, takes the shared lock and loads the container.
+pub fn open_shared(root: &Path, id: &str) -> Result<(Container, ContainerLock)> {
+    validate_id(id)?;
+    let root = ensure_root(root)?;
+    let lock = ContainerLock::shared(&root, id)?;
+    let container = load(&root, id, &lock)?;
+    Ok((container, lock))
+}
+
+/// The cgroup manager of a container, from the config saved at create.
+pub fn cgroup_manager(container: &Container) -> Result<AnyCgroupManager> {
+    let config = container
+        .spec()
+        .with_context(|| format!("cannot read the saved config of {}", container.id()))?;
+    libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path: config.cgroup_path,
+        systemd_cgroup: container.systemd(),
+        container_name: container.id().to_string(),
+    })
+    .with_context(|| format!("cannot open the cgroup of {}", container.id()))
+}
+
+/// runc's name for a status.
+pub fn status_name(status: ContainerStatus) -> &'static str {
+    match status {
+        ContainerStatus::Creating => "creating",
+        ContainerStatus::Created => "created",
+        ContainerStatus::Running => "running",
+        ContainerStatus::Stopped => "stopped",
+        ContainerStatus::Paused => "paused",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_like_runc() {
+        for ok in [
+            "a",
+            "web-1",
+            "x_y.z",
+            "0123456789abcdef",
+            &"a".repeat(MAX_ID_LEN),
+        ] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "/",
+            "a/b",
+            "a b",
+            "a:b",
+            &"a".repeat(MAX_ID_LEN + 1),
+        ] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lock_file_is_removed_when_no_container_exists() {
+        let root = tempfile::tempdir().unwrap();
+        {
+            let _lock = ContainerLock::exclusive(root.path(), "c1").unwrap();
+            assert!(root.path().join(".lock:c1").exists());
+        }
+        assert!(!root.path().join(".lock:c1").exists());
+    }
+
+    #[test]
+    fn lock_file_stays_while_the_container_exists() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("c2")).unwrap();
+        drop(ContainerLock::shared(root.path(), "c2").unwrap());
+        assert!(root.path().join(".lock:c2").exists());
+    }
+}

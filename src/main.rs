@@ -1,0 +1,63 @@
+//! runw: a runc-compatible OCI runtime that runs Linux and WebAssembly containers.
+
+mod bundle;
+mod cli;
+mod commands;
+mod container;
+mod executor;
+mod logging;
+mod seal;
+mod signal;
+mod state;
+mod stats;
+
+use clap::Parser;
+
+use cli::Cli;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // runc exits 1 on usage errors; help is not an error.
+            std::process::exit(if err.use_stderr() { 1 } else { 0 });
+        }
+    };
+    if cli.global.version {
+        print!("{}", version_text());
+        return;
+    }
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return;
+    };
+    if let Err(err) = logging::init(&cli.global) {
+        logging::report_error(&format!("{err:#}"));
+        std::process::exit(1);
+    }
+    if command.enters_container() {
+        if let Err(err) = seal::ensure_sealed() {
+            logging::report_error(&format!("{err:#}"));
+            std::process::exit(1);
+        }
+    }
+    match commands::dispatch(command, &cli.global) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            logging::report_error(&format!("{err:#}"));
+            std::process::exit(1);
+        }
+    }
+}
+
+fn version_text() -> String {
+    format!(
+        "runw version {}\ncommit: {}\nspec: {}\nlibcontainer: 0.7.0\nwasm engines: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("RUNW_COMMIT"),
+        oci_spec::runtime::VERSION,
+        executor::wasm_engines().join(", "),
+    )
+}
