@@ -1,4 +1,5 @@
-//! Records the git commit for `runw --version`.
+//! Records the git commit for `runw --version`, and the versions of the Wasm engines from
+//! Cargo.lock (part of `runw --version` and of the compiled-code cache key).
 
 fn main() {
     let commit = std::process::Command::new("git")
@@ -11,4 +12,22 @@ fn main() {
     println!("cargo:rustc-env=RUNW_COMMIT={commit}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    for (package, var) in [
+        ("wasmtime", "RUNW_WASMTIME_VERSION"),
+        ("wasmedge-sdk", "RUNW_WASMEDGE_SDK_VERSION"),
+    ] {
+        let version = locked_version(&lock, package).unwrap_or_else(|| "unknown".into());
+        println!("cargo:rustc-env={var}={version}");
+    }
+    println!("cargo:rerun-if-changed=Cargo.lock");
+}
+
+/// The version of `package` in Cargo.lock's `[[package]]` entries.
+fn locked_version(lock: &str, package: &str) -> Option<String> {
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let start = lock.find(&needle)? + needle.len();
+    let len = lock[start..].find('"')?;
+    Some(lock[start..start + len].to_string())
 }

@@ -53,6 +53,47 @@ pub struct GlobalOpts {
     /// Print the version, the OCI spec version and the Wasm engines compiled in
     #[arg(short = 'v', long)]
     pub version: bool,
+
+    /// Engine for Wasm containers (default: the first compiled in; per container: annotation
+    /// io.github.runw.wasm.engine)
+    #[arg(long = "wasm-engine", global = true, env = "RUNW_WASM_ENGINE", value_enum)]
+    pub wasm_engine: Option<crate::wasm::EngineKind>,
+
+    /// Run an entrypoint that starts with the Wasm magic bytes as Wasm even without a Wasm
+    /// annotation (false: only annotated containers are Wasm)
+    #[arg(
+        long = "wasm-autodetect",
+        global = true,
+        env = "RUNW_WASM_AUTODETECT",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_name = "BOOL"
+    )]
+    pub wasm_autodetect: bool,
+
+    /// Directory of the compiled Wasm code cache
+    #[arg(
+        long = "wasm-cache",
+        global = true,
+        env = "RUNW_WASM_CACHE",
+        default_value = crate::wasm::cache::DEFAULT_DIR,
+        value_name = "DIR"
+    )]
+    pub wasm_cache: PathBuf,
+
+    /// Size bound of the Wasm code cache (e.g. 512M, 2G; 0 disables the cache)
+    #[arg(
+        long = "wasm-cache-size",
+        global = true,
+        env = "RUNW_WASM_CACHE_SIZE",
+        default_value = "1G",
+        value_name = "SIZE"
+    )]
+    pub wasm_cache_size: String,
+
+    /// Compile Wasm modules at every create instead of using the cache
+    #[arg(long = "no-wasm-cache", global = true, env = "RUNW_NO_WASM_CACHE")]
+    pub no_wasm_cache: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,8 @@
 //!
 //! `validate` runs before `create` returns (so its errors are create errors); `exec` runs after
 //! `start` and must not return on success. A Linux workload is exec'd by libcontainer's
-//! default executor; a Wasm workload (see `wasm/`) will run in this same process.
+//! default executor; a Wasm workload, compiled on the host before the clone (see `wasm/`),
+//! runs in this same process.
 
 use std::collections::HashMap;
 
@@ -13,30 +14,46 @@ use libcontainer::workload::{
 };
 use oci_spec::runtime::Spec;
 
+use crate::wasm::WasmWorkload;
+
 #[derive(Clone, Default)]
-pub struct WorkloadExecutor {}
+pub struct WorkloadExecutor {
+    wasm: Option<WasmWorkload>,
+}
 
 impl WorkloadExecutor {
-    pub fn new() -> Self {
-        Self {}
+    /// `None` runs the process as a Linux binary.
+    pub fn new(wasm: Option<WasmWorkload>) -> Self {
+        Self { wasm }
     }
 }
 
 impl Executor for WorkloadExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        DefaultExecutor {}.exec(spec)
+        match &self.wasm {
+            Some(wasm) => crate::wasm::run(wasm, spec),
+            None => DefaultExecutor {}.exec(spec),
+        }
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        match &self.wasm {
+            // Found, read, compiled and linked on the host already.
+            Some(_) => Ok(()),
+            None => DefaultExecutor {}.validate(spec),
+        }
     }
 
     fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
-        DefaultExecutor {}.setup_envs(envs)
+        match &self.wasm {
+            // The module gets process.env through WASI; runw's own environment stays as is.
+            Some(_) => Ok(()),
+            None => DefaultExecutor {}.setup_envs(envs),
+        }
     }
 }
 
 /// The Wasm engines compiled into this binary, e.g. `["wasmtime 48.0.8"]`.
 pub fn wasm_engines() -> Vec<String> {
-    Vec::new()
+    crate::wasm::engines()
 }

@@ -10,6 +10,7 @@ mod seal;
 mod signal;
 mod state;
 mod stats;
+mod wasm;
 
 use clap::Parser;
 

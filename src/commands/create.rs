@@ -13,6 +13,7 @@ use crate::cli::{CreateArgs, GlobalOpts};
 use crate::container::{self, ContainerLock};
 use crate::executor::WorkloadExecutor;
 use crate::state::Meta;
+use crate::wasm::{self, detect::RootView, WasmWorkload};
 
 pub fn create(args: &CreateArgs, global: &GlobalOpts) -> Result<i32> {
     let root = container::ensure_root(&global.root)?;
@@ -57,8 +58,10 @@ fn build(
     bundle: &Bundle,
     detach: bool,
 ) -> Result<Container> {
+    let wasm = plan_workload(bundle, global)?;
+    let workload = wasm.as_ref().map_or_else(|| "linux".into(), |w| w.label());
     let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(WorkloadExecutor::new())
+        .with_executor(WorkloadExecutor::new(wasm))
         .with_pid_file(args.pid_file.as_ref())?
         .with_console_socket(args.console_socket.as_ref())
         .with_root_path(root)?
@@ -72,10 +75,28 @@ fn build(
     Meta {
         oci_version: bundle.spec.version().clone(),
         rootfs: bundle.rootfs.clone(),
-        workload: "linux".into(),
+        workload,
     }
     .save(&container.root)?;
     Ok(container)
+}
+
+/// Linux or Wasm: for Wasm, the module is found, read and compiled here, on the host, before
+/// libcontainer clones the init (which then only instantiates it).
+fn plan_workload(bundle: &Bundle, global: &GlobalOpts) -> Result<Option<WasmWorkload>> {
+    let Some(process) = bundle.spec.process() else {
+        return Ok(None);
+    };
+    let settings = wasm::Settings::from_global(global)?;
+    let view = RootView::of_bundle(&bundle.rootfs, &bundle.spec);
+    wasm::plan(
+        process,
+        bundle.spec.annotations().as_ref(),
+        &view,
+        &settings,
+        wasm::Role::Init,
+        wasm::memory_limit(&bundle.spec),
+    )
 }
 
 /// Best-effort removal of what a failed create may have left: processes in the container's

@@ -6,13 +6,15 @@ use std::collections::HashMap;
 
 use anyhow::{bail, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::container::ContainerStatus;
+use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::wait::forward_signals_and_wait;
 use crate::cli::{ExecArgs, GlobalOpts};
 use crate::container;
 use crate::executor::WorkloadExecutor;
+use crate::wasm::{self, detect::RootView, WasmWorkload};
+use oci_spec::runtime::{Process, ProcessBuilder, Spec};
 
 pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
     let (user, group) = parse_user(args.user.as_deref())?;
@@ -31,8 +33,9 @@ pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
                 container::status_name(status)
             ),
         }
+        let wasm = plan_workload(&container, args, &env, global)?;
         ContainerBuilder::new(id.clone(), SyscallType::default())
-            .with_executor(WorkloadExecutor::new())
+            .with_executor(WorkloadExecutor::new(wasm))
             .with_root_path(&global.root)?
             .with_console_socket(args.console_socket.as_ref())
             .with_pid_file(args.pid_file.as_ref())?
@@ -58,6 +61,60 @@ pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
         return Ok(0);
     }
     forward_signals_and_wait(pid)
+}
+
+/// Linux or Wasm for the exec'd process: in a Wasm container (or with autodetection) a Wasm
+/// entrypoint runs as Wasm, anything else as a Linux binary of the container. The entrypoint
+/// is looked up through the init's root, which shows the container's mounts.
+fn plan_workload(
+    container: &Container,
+    args: &ExecArgs,
+    env: &HashMap<String, String>,
+    global: &GlobalOpts,
+) -> Result<Option<WasmWorkload>> {
+    let Some(pid) = container.pid() else {
+        return Ok(None);
+    };
+    // libcontainer reads the same file to build the exec'd process.
+    let spec = Spec::load(container.bundle().join("config.json")).ok();
+    let process = exec_process(args, env, spec.as_ref())?;
+    let settings = wasm::Settings::from_global(global)?;
+    wasm::plan(
+        &process,
+        container.state.annotations.as_ref(),
+        &RootView::of_process(pid.as_raw()),
+        &settings,
+        wasm::Role::Exec,
+        spec.as_ref().and_then(wasm::memory_limit),
+    )
+}
+
+/// The process libcontainer will run: `--process` or the command line over the container's
+/// environment.
+fn exec_process(
+    args: &ExecArgs,
+    env: &HashMap<String, String>,
+    spec: Option<&Spec>,
+) -> Result<Process> {
+    if let Some(path) = &args.process {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("invalid process file {}", path.display()));
+    }
+    let mut vars: Vec<String> = spec
+        .and_then(|s| s.process().as_ref())
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default();
+    vars.retain(|kv| !env.contains_key(kv.split('=').next().unwrap_or_default()));
+    vars.extend(env.iter().map(|(k, v)| format!("{k}={v}")));
+    let mut builder = ProcessBuilder::default()
+        .args(args.command.clone())
+        .env(vars);
+    if let Some(cwd) = &args.cwd {
+        builder = builder.cwd(cwd);
+    }
+    Ok(builder.build()?)
 }
 
 /// `UID[:GID]`, numeric as in runc.

@@ -67,15 +67,39 @@ pub fn document() -> Result<Features> {
         .mount_options(MountOption::known_options())
         .linux(linux)
         .annotations(annotations())
+        .potentially_unsafe_config_annotations(unsafe_annotations())
         .build()?)
 }
 
-/// Implementation annotations: runw's version and the annotations it acts on.
+/// Implementation annotations: runw's version, its Wasm support (like crun's
+/// `run.oci.crun.wasm`) and the engines compiled in.
 fn annotations() -> HashMap<String, String> {
-    HashMap::from([(
-        "io.github.runw.version".to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-    )])
+    let engines = crate::wasm::engines();
+    HashMap::from([
+        (
+            "io.github.runw.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            "io.github.runw.wasm".to_string(),
+            (!engines.is_empty()).to_string(),
+        ),
+        ("io.github.runw.wasm.engines".to_string(), engines.join(",")),
+    ])
+}
+
+/// Annotations that change how a container runs (a Wasm module in the init instead of an
+/// exec, or a Linux process for a sandbox): an orchestrator should only pass them from
+/// trusted configuration.
+fn unsafe_annotations() -> Vec<String> {
+    let mut keys = vec![
+        crate::wasm::detect::HANDLER.to_string(),
+        crate::wasm::detect::VARIANT.to_string(),
+        // Prefix: io.github.runw.wasm.engine and future runw annotations.
+        "io.github.runw.".to_string(),
+    ];
+    keys.extend(crate::wasm::detect::SANDBOX_KEYS.iter().map(|k| k.to_string()));
+    keys
 }
 
 #[cfg(test)]
