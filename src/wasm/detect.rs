@@ -166,7 +166,10 @@ impl RootView {
             Ok(root) => root,
             Err(_) => return Ok(None),
         };
-        match root.open_subpath(inner, pathrs::flags::OpenFlags::O_RDONLY) {
+        // O_NONBLOCK: a FIFO named as the entrypoint must not hang create.
+        use pathrs::flags::OpenFlags;
+        let flags = OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK | OpenFlags::O_NOCTTY;
+        match root.open_subpath(inner, flags) {
             Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => Ok(Some(file)),
             Ok(_) => Ok(None),
             Err(err) => match err.kind() {

@@ -102,6 +102,12 @@ impl Runw {
     }
 }
 
+impl Default for Runw {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Drop for Runw {
     fn drop(&mut self) {
         for id in self.ids.lock().unwrap().iter() {
