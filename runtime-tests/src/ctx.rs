@@ -384,6 +384,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A unique cgroupsPath right under the hierarchy root, removed at cleanup.
+    pub fn cgroup_path_flat(&mut self) -> String {
+        let n = self.next();
+        let leaf = format!("runtime-tests-{}-{}-{n}", self.name, std::process::id());
+        self.cgroups.push(leaf.clone());
+        format!("/{leaf}")
+    }
+
     /// Keep a helper process, killed at cleanup.
     pub fn helper(&mut self, mut cmd: Command) -> Result<u32> {
         use std::os::unix::process::CommandExt;
@@ -406,6 +414,7 @@ impl<'a> Ctx<'a> {
             let (o, e) = (self.dir.join("cleanup.out"), self.dir.join("cleanup.err"));
             let _ = run_until(cmd, &o, &e, deadline);
         }
+        kill_strays(&self.dir);
         for child in &mut self.helpers {
             // SAFETY: kill(2) on the process group we created.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
@@ -420,17 +429,32 @@ impl<'a> Ctx<'a> {
 
     fn remove_cgroups(&self) {
         let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        for (ctrl, mnt) in &self.env.host.cgroup_v1 {
-            let parent = own
-                .lines()
+        // The runner's own cgroup in a hierarchy ("" = cgroup v2).
+        let own_path = |ctrl: &str| {
+            own.lines()
                 .find_map(|l| {
                     let mut f = l.splitn(3, ':');
                     let (_, c, p) = (f.next()?, f.next()?, f.next()?);
-                    c.split(',')
-                        .any(|x| x == ctrl)
-                        .then(|| p.trim_start_matches('/').to_string())
+                    let hit = if ctrl.is_empty() {
+                        c.is_empty()
+                    } else {
+                        c.split(',').any(|x| x == ctrl)
+                    };
+                    hit.then(|| p.trim_start_matches('/').to_string())
                 })
-                .unwrap_or_default();
+                .unwrap_or_default()
+        };
+        let mut hierarchies: Vec<(PathBuf, String)> = self
+            .env
+            .host
+            .cgroup_v1
+            .iter()
+            .map(|(c, m)| (m.clone(), own_path(c)))
+            .collect();
+        if let Some(v2) = &self.env.host.cgroup_v2 {
+            hierarchies.push((v2.clone(), own_path("")));
+        }
+        for (mnt, parent) in hierarchies {
             for leaf in &self.cgroups {
                 for base in [mnt.clone(), mnt.join(&parent)] {
                     let _ = fs::remove_dir(base.join(leaf));
@@ -444,6 +468,31 @@ impl<'a> Ctx<'a> {
 impl Drop for Ctx<'_> {
     fn drop(&mut self) {
         self.cleanup();
+    }
+}
+
+/// SIGKILL what the runtime left behind for this case: processes whose
+/// command line names the case directory (runtime commands, a container
+/// init re-executed by the runtime) or whose root is inside it.
+pub fn kill_strays(dir: &Path) {
+    let me = std::process::id();
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return;
+    };
+    for e in procs.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid as u32 == me {
+            continue;
+        }
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let root = fs::read_link(format!("/proc/{pid}/root")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) || root.starts_with(dir) {
+            // SAFETY: kill(2) on a process of this case, found above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
 }
 

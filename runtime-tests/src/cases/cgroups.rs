@@ -76,6 +76,11 @@ pub fn cases() -> Vec<Case> {
             |c| memory(c, true)
         ),
         cg_case!("linux_cgroups_memory_kernel", skip_kmem, memory_kernel),
+        cg_case!(
+            "linux_cgroups_memory_kernel_tcp",
+            skip_kmem_tcp,
+            memory_kernel_tcp
+        ),
         cg_case!("linux_cgroups_network", skip_network, |c| network(c, false)),
         cg_case!("linux_cgroups_relative_network", skip_network, |c| network(
             c, true
@@ -131,13 +136,17 @@ fn skip_rt(h: &Host) -> Option<String> {
 }
 
 fn skip_hugetlb(h: &Host) -> Option<String> {
+    let mut why = Vec::new();
     if h.hugepages.is_empty() {
-        return Some(
+        why.push(
             "no huge pages reserved on this host (/sys/kernel/mm/hugepages/*/nr_hugepages are 0)"
-                .into(),
+                .to_string(),
         );
     }
-    need(h, "hugetlb")
+    if let Some(e) = need(h, "hugetlb") {
+        why.push(e);
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 fn skip_network(h: &Host) -> Option<String> {
@@ -163,6 +172,14 @@ fn skip_kmem(h: &Host) -> Option<String> {
             got.trim()
         )
     })
+}
+
+fn skip_kmem_tcp(h: &Host) -> Option<String> {
+    match h.v1("memory") {
+        Err(e) => Some(e),
+        Ok(dir) => (!dir.join("memory.kmem.tcp.limit_in_bytes").exists())
+            .then(|| "memory.kmem.tcp.limit_in_bytes is absent on this kernel".into()),
+    }
 }
 
 /// The host directory of the container's cgroup for `ctrl`, checked
@@ -206,6 +223,10 @@ fn verify(ctx: &Ctx, pid: i64, cg: &str, checks: &[Check]) -> Result<()> {
 /// Create with `resources`, check the cgroup files, then run to the end.
 fn run(ctx: &mut Ctx, relative: bool, resources: Value, checks: &[Check]) -> Result<()> {
     let cg = ctx.cgroup_path(relative);
+    run_at(ctx, cg, resources, checks)
+}
+
+fn run_at(ctx: &mut Ctx, cg: String, resources: Value, checks: &[Check]) -> Result<()> {
     let mut cfg = default_config();
     set_args(&mut cfg, &["true"]);
     cfg["linux"]["cgroupsPath"] = json!(cg);
@@ -285,7 +306,10 @@ fn cpus_realtime(ctx: &mut Ctx) -> CaseResult {
         eq("cpu", "cpu.rt_period_us", 1000000),
         eq("cpu", "cpu.rt_runtime_us", 950000),
     ];
-    run(ctx, false, res, &checks)?;
+    // Right under the root: a new intermediate cgroup has no real-time
+    // budget to give (its cpu.rt_runtime_us is 0), which the kernel enforces.
+    let cg = ctx.cgroup_path_flat();
+    run_at(ctx, cg, res, &checks)?;
     pass()
 }
 
@@ -330,14 +354,13 @@ fn hugetlb(ctx: &mut Ctx, relative: bool) -> CaseResult {
 fn memory(ctx: &mut Ctx, relative: bool) -> CaseResult {
     for (limit, swappiness) in [(50593792u64, 10), (151781376u64, 100)] {
         let res = json!({"memory": {
-            "limit": limit, "reservation": limit, "swap": limit, "kernelTCP": limit,
+            "limit": limit, "reservation": limit, "swap": limit,
             "swappiness": swappiness, "disableOOMKiller": true
         }});
         let checks = [
             eq("memory", "memory.limit_in_bytes", limit),
             eq("memory", "memory.soft_limit_in_bytes", limit),
             eq("memory", "memory.memsw.limit_in_bytes", limit),
-            eq("memory", "memory.kmem.tcp.limit_in_bytes", limit),
             eq("memory", "memory.swappiness", swappiness),
             has("memory", "memory.oom_control", "oom_kill_disable 1"),
         ];
@@ -355,6 +378,18 @@ fn memory_kernel(ctx: &mut Ctx) -> CaseResult {
         false,
         res,
         &[eq("memory", "memory.kmem.limit_in_bytes", limit)],
+    )?;
+    pass()
+}
+
+fn memory_kernel_tcp(ctx: &mut Ctx) -> CaseResult {
+    let limit = 50593792u64;
+    let res = json!({"memory": {"limit": limit, "kernelTCP": limit}});
+    run(
+        ctx,
+        false,
+        res,
+        &[eq("memory", "memory.kmem.tcp.limit_in_bytes", limit)],
     )?;
     pass()
 }

@@ -80,8 +80,9 @@ fn hooks_stdin(ctx: &mut Ctx) -> CaseResult {
     cfg["annotations"] = annotations.clone();
     let (bundle, id, created) = ctx.created(&cfg)?;
     ctx.finish(&id)?;
+    // prestart runs during create: "creating" (runc) or "created" (runtime-tools).
     for (name, status) in [
-        ("prestart", "created"),
+        ("prestart", "creating|created"),
         ("poststart", "running"),
         ("poststop", ""),
     ] {
@@ -109,7 +110,7 @@ fn hooks_stdin(ctx: &mut Ctx) -> CaseResult {
             ensure!(!st.status.is_empty(), "{name}: empty status");
         } else {
             ensure!(
-                st.status == status,
+                status.split('|').any(|s| s == st.status),
                 "{name}: status {:?}, expected {status}",
                 st.status
             );

@@ -244,15 +244,17 @@ fn delete(ctx: &mut Ctx) -> CaseResult {
         "delete of a missing container fails",
         out.and_then(|o| expect_err(o, "delete missing")),
     );
-    let (_, id, _) = ctx.created(&quick())?;
-    let res = refused_delete(ctx, &id, "created");
+    let res = ctx
+        .created(&quick())
+        .and_then(|(_, id, _)| refused_delete(ctx, &id, "created"));
     sub(
         &mut r,
         "delete of a created container fails, no effect",
         res,
     );
     let res = (|| {
-        ctx.kill(&id, "KILL")?;
+        let (_, id, _) = ctx.created(&quick())?;
+        ctx.start(&id)?.check()?;
         ctx.wait_status(&id, "stopped")?;
         ctx.delete(&id)?.check()?;
         expect_err(ctx.rt(&["state", &id])?, "state after delete")

@@ -92,21 +92,30 @@ fn linux_ns_nopath(ctx: &mut Ctx) -> CaseResult {
 /// Start `unshare FLAG --fork sleep` and return the pid of the sleep.
 fn ns_holder(ctx: &mut Ctx, flag: &str) -> Result<String> {
     let mut cmd = Command::new("unshare");
-    cmd.arg(flag);
-    if flag == "--user" {
-        cmd.arg("--map-root-user");
-    }
-    cmd.args(["--fork", "sleep", "120"]);
+    cmd.args([flag, "--fork", "sleep", "120"]);
     let pid = ctx.helper(cmd)?;
     let children = format!("/proc/{pid}/task/{pid}/children");
     for _ in 0..200 {
         let kids = fs::read_to_string(&children).unwrap_or_default();
         if let Some(k) = kids.split_whitespace().next() {
+            if flag == "--user" {
+                map_ids(k)?;
+            }
             return Ok(k.to_string());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     bail!("unshare {flag} did not start its child")
+}
+
+/// Map ids 0-65535 of a new user namespace to the host's (as the runtime
+/// would): the default mounts use gid 5, which must be mapped.
+fn map_ids(pid: &str) -> Result<()> {
+    for f in ["uid_map", "gid_map"] {
+        fs::write(format!("/proc/{pid}/{f}"), "0 0 65536\n")
+            .with_context(|| format!("write {f} of {pid}"))?;
+    }
+    Ok(())
 }
 
 fn join_one(ctx: &mut Ctx, typ: &str, ns: &str, flag: &str) -> Result<()> {
