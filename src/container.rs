@@ -61,6 +61,8 @@ impl ContainerLock {
     }
 
     fn acquire(root: &Path, id: &str, kind: libc::c_int) -> Result<Self> {
+        // The id becomes a path: never lock (or create) anything for an invalid one.
+        validate_id(id)?;
         let path = root.join(format!(".lock:{id}"));
         loop {
             let file = OpenOptions::new()
@@ -136,18 +138,16 @@ pub fn load(root: &Path, id: &str, _lock: &ContainerLock) -> Result<Container> {
     Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))
 }
 
-/// Validates the id, takes the exclusive lock and loads the container.
+/// Takes the exclusive lock (validating the id) and loads the container.
 pub fn open_exclusive(root: &Path, id: &str) -> Result<(Container, ContainerLock)> {
-    validate_id(id)?;
     let root = ensure_root(root)?;
     let lock = ContainerLock::exclusive(&root, id)?;
     let container = load(&root, id, &lock)?;
     Ok((container, lock))
 }
 
-/// Validates the id, takes the shared lock and loads the container.
+/// Takes the shared lock (validating the id) and loads the container.
 pub fn open_shared(root: &Path, id: &str) -> Result<(Container, ContainerLock)> {
-    validate_id(id)?;
     let root = ensure_root(root)?;
     let lock = ContainerLock::shared(&root, id)?;
     let container = load(&root, id, &lock)?;
