@@ -27,9 +27,10 @@ use ctx::{Ctx, Env, Outcome};
 #[derive(Parser, Debug)]
 #[command(about = "OCI runtime conformance suite (runtime-tools validation behaviours)")]
 struct Opts {
-    /// The runtime under test (runc command line).
-    #[arg(long, default_value = "/work/main/target/release/runw")]
-    runtime: PathBuf,
+    /// The runtime under test (runc command line)
+    /// [default: `runw` next to this executable, else `runw` from PATH].
+    #[arg(long)]
+    runtime: Option<PathBuf>,
     /// Work directory for bundles and the per-case `--root` state dirs
     /// [default: /tmp/runtime-tests.PID].
     #[arg(long, alias = "workdir")]
@@ -86,6 +87,27 @@ fn checker_path(opts: &Opts) -> Result<PathBuf> {
             "{} is dynamically linked; build it with `cargo rustc --release -p runtime-tests --bin runtimetest -- -C target-feature=+crt-static` (runtime-tests/run.sh does)",
             p.display()
         );
+    }
+    Ok(p)
+}
+
+fn runtime_path(opts: &Opts) -> Result<PathBuf> {
+    let p = match &opts.runtime {
+        Some(p) => p.clone(),
+        None => {
+            let sibling = std::env::current_exe()?.with_file_name("runw");
+            if sibling.exists() {
+                sibling
+            } else {
+                PathBuf::from("runw")
+            }
+        }
+    };
+    // A relative path with a slash is relative to the caller's directory.
+    if p.components().count() > 1 {
+        return p
+            .canonicalize()
+            .with_context(|| format!("runtime {}", p.display()));
     }
     Ok(p)
 }
@@ -151,6 +173,11 @@ fn main() -> Result<()> {
         }
         return Ok(());
     }
+    let runtime_path = runtime_path(&opts)?;
+    std::process::Command::new(&runtime_path)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run the runtime {}", runtime_path.display()))?;
     let checker = checker_path(&opts)?;
     if !is_static(&opts.busybox)? {
         bail!(
@@ -166,7 +193,7 @@ fn main() -> Result<()> {
     let template = bundle::build_template(&workdir, &opts.busybox, &checker)?;
     let env = Env {
         runtime: runtime::Runtime {
-            path: opts.runtime.clone(),
+            path: runtime_path.clone(),
         },
         workdir: workdir.clone(),
         template,
@@ -177,7 +204,7 @@ fn main() -> Result<()> {
     println!("TAP version 13");
     println!(
         "# runtime: {} ({})",
-        opts.runtime.display(),
+        runtime_path.display(),
         env.runtime.version()
     );
     println!("# host: {}", host_summary(&env));
