@@ -206,16 +206,21 @@ fn cgroup_dir(ctx: &Ctx, pid: i64, ctrl: &str, cg: &str) -> Result<PathBuf> {
     Ok(mnt.join(path.trim_start_matches('/')))
 }
 
+/// Check every file; report all mismatches at once.
 fn verify(ctx: &Ctx, pid: i64, cg: &str, checks: &[Check]) -> Result<()> {
+    let mut bad = Vec::new();
     for (ctrl, file, want) in checks {
         let p = cgroup_dir(ctx, pid, ctrl, cg)?.join(file);
         let got = fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?;
         match want {
             Expect::Eq(w) if got.trim() == w => {}
             Expect::Has(w) if got.lines().any(|l| l.trim() == w) => {}
-            Expect::Eq(w) => bail!("{file} is {:?}, expected {w:?}", got.trim()),
-            Expect::Has(w) => bail!("{file} ({:?}) has no line {w:?}", got.trim()),
+            Expect::Eq(w) => bad.push(format!("{file} is {:?}, expected {w:?}", got.trim())),
+            Expect::Has(w) => bad.push(format!("{file} ({:?}) has no line {w:?}", got.trim())),
         }
+    }
+    if !bad.is_empty() {
+        bail!("{}", bad.join("; "));
     }
     Ok(())
 }
