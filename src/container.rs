@@ -40,7 +40,7 @@ pub fn ensure_root(root: &Path) -> Result<PathBuf> {
     std::fs::canonicalize(root).with_context(|| format!("invalid root {}", root.display()))
 }
 
-/// An exclusive or shared `flock` on `<root>/.lock:<id>` (`:` cannot occur in an id, so the
+/// An exclusive or shared lock on `<root>/.lock:<id>` (`:` cannot occur in an id, so the
 /// lock file never collides with a container directory). Every command that changes a
 /// container holds it exclusively; readers hold it shared, because libcontainer rewrites
 /// state.json in place. The lock file is removed when the lock is dropped and no container
@@ -53,14 +53,16 @@ pub struct ContainerLock {
 
 impl ContainerLock {
     pub fn exclusive(root: &Path, id: &str) -> Result<Self> {
-        Self::acquire(root, id, libc::LOCK_EX)
+        Self::acquire(root, id, libc::F_WRLCK)
     }
 
     pub fn shared(root: &Path, id: &str) -> Result<Self> {
-        Self::acquire(root, id, libc::LOCK_SH)
+        Self::acquire(root, id, libc::F_RDLCK)
     }
 
-    fn acquire(root: &Path, id: &str, operation: libc::c_int) -> Result<Self> {
+    fn acquire(root: &Path, id: &str, kind: libc::c_int) -> Result<Self> {
+        // The id becomes a path: never lock (or create) anything for an invalid one.
+        validate_id(id)?;
         let path = root.join(format!(".lock:{id}"));
         loop {
             let file = OpenOptions::new()
@@ -71,9 +73,7 @@ impl ContainerLock {
                 .custom_flags(libc::O_CLOEXEC)
                 .open(&path)
                 .with_context(|| format!("cannot open lock {}", path.display()))?;
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
-                let err = std::io::Error::last_os_error();
+            if let Err(err) = lock_whole_file(&file, kind) {
                 if err.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -89,6 +89,22 @@ impl ContainerLock {
                 });
             }
         }
+    }
+}
+
+/// Waits for a POSIX record lock on the whole file. Unlike `flock`, a POSIX lock belongs to
+/// the process, so the container processes libcontainer clones from runw do not inherit it
+/// (an inherited lock would be held by a waiting init until `start`).
+fn lock_whole_file(file: &File, kind: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: zeroed is a valid `flock` value; fields are set below.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: F_SETLKW with a valid flock struct on a descriptor we own.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &lock) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -122,18 +138,16 @@ pub fn load(root: &Path, id: &str, _lock: &ContainerLock) -> Result<Container> {
     Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))
 }
 
-/// Validates the id, takes the exclusive lock and loads the container.
+/// Takes the exclusive lock (validating the id) and loads the container.
 pub fn open_exclusive(root: &Path, id: &str) -> Result<(Container, ContainerLock)> {
-    validate_id(id)?;
     let root = ensure_root(root)?;
     let lock = ContainerLock::exclusive(&root, id)?;
     let container = load(&root, id, &lock)?;
     Ok((container, lock))
 }
 
-/// Validates the id, takes the shared lock and loads the container.
+/// Takes the shared lock (validating the id) and loads the container.
 pub fn open_shared(root: &Path, id: &str) -> Result<(Container, ContainerLock)> {
-    validate_id(id)?;
     let root = ensure_root(root)?;
     let lock = ContainerLock::shared(&root, id)?;
     let container = load(&root, id, &lock)?;

@@ -32,7 +32,6 @@ pub fn create_locked(
     _lock: &ContainerLock,
 ) -> Result<Container> {
     let id = &args.container_id;
-    container::validate_id(id)?;
     let bundle = bundle::load(&args.bundle)?;
     if root.join(id).exists() {
         // Same words as runc, which callers match on.

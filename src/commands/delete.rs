@@ -8,7 +8,6 @@ use crate::container::{self, status_name, ContainerLock};
 
 pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
     let id = &args.container_id;
-    container::validate_id(id)?;
     let root = container::ensure_root(&global.root)?;
     let lock = ContainerLock::exclusive(&root, id)?;
     let dir = root.join(id);

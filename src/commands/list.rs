@@ -50,11 +50,9 @@ fn collect(root: &Path) -> Result<Vec<RuncState>> {
     Ok(states)
 }
 
-/// runc's table: Go tabwriter with minwidth 12 and padding 3.
+/// runc's table: Go tabwriter with minwidth 12 and padding 3 (Go counts the padding in the minimum width, the tabwriter crate does not: 9 + 3).
 fn write_table(out: &mut impl Write, states: &[RuncState]) -> Result<()> {
-    let mut tw = tabwriter::TabWriter::new(Vec::new())
-        .minwidth(12)
-        .padding(3);
+    let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(9).padding(3);
     writeln!(tw, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER")?;
     for s in states {
         writeln!(

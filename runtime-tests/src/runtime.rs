@@ -1,0 +1,145 @@
+//! Driving the runtime under test through the OCI command line.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+/// The outcome of one runtime command.
+#[derive(Debug)]
+pub struct Output {
+    pub args: Vec<String>,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// `runw state x: exit 1: <stderr>` for diagnostics.
+    pub fn describe(&self) -> String {
+        let code = self
+            .code
+            .map_or("killed".to_string(), |c| format!("exit {c}"));
+        let err = self.stderr.trim();
+        let err = if err.len() > 600 {
+            &err[err.len() - 600..]
+        } else {
+            err
+        };
+        format!("`{}`: {code}: {err}", self.args.join(" "))
+    }
+
+    /// Fail unless the command succeeded.
+    pub fn check(self) -> Result<Self> {
+        if self.ok() {
+            Ok(self)
+        } else {
+            bail!("{}", self.describe())
+        }
+    }
+}
+
+/// The container state printed by `state`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub status: String,
+    pub pid: i64,
+    pub raw: Value,
+}
+
+impl State {
+    pub fn parse(text: &str) -> Result<State> {
+        let raw: Value =
+            serde_json::from_str(text).with_context(|| format!("state is not JSON: {text:?}"))?;
+        Ok(State {
+            status: raw["status"].as_str().unwrap_or_default().to_string(),
+            pid: raw["pid"].as_i64().unwrap_or(0),
+            raw,
+        })
+    }
+
+    pub fn str(&self, key: &str) -> &str {
+        self.raw[key].as_str().unwrap_or_default()
+    }
+}
+
+/// Kill a child and its process group.
+fn kill_group(child: &mut Child) {
+    // SAFETY: plain kill(2) on the group we created for this child.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Run `cmd` with stdout/stderr in `out`/`err`, killing it at `deadline`.
+pub fn run_until(mut cmd: Command, out: &Path, err: &Path, deadline: Instant) -> Result<Output> {
+    let args: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null())
+        .stdout(File::create(out)?)
+        .stderr(File::create(err)?)
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {}", args[0]))?;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Some(st);
+        }
+        if Instant::now() >= deadline {
+            kill_group(&mut child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let output = Output {
+        args,
+        code: status.and_then(|s| s.code()),
+        stdout: std::fs::read_to_string(out).unwrap_or_default(),
+        stderr: std::fs::read_to_string(err).unwrap_or_default(),
+    };
+    if status.is_none() {
+        return Err(anyhow!("timed out: {}", output.describe()));
+    }
+    Ok(output)
+}
+
+/// The runtime binary and its state directory.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub path: PathBuf,
+}
+
+impl Runtime {
+    pub fn command(&self, root: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--root").arg(root).args(args);
+        cmd
+    }
+
+    /// `--version`, first line, for the report header.
+    pub fn version(&self) -> String {
+        Command::new(&self.path)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "unknown".into())
+    }
+}

@@ -1,0 +1,438 @@
+//! Container lifecycle as a user (or containerd/podman) sees it: create, start, state, kill,
+//! delete, run, list, and the same against runc to show identical behaviour.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Runtime, TIMEOUT};
+use serde_json::Value;
+
+const STATE_FIELDS: [&str; 8] = [
+    "ociVersion",
+    "id",
+    "pid",
+    "status",
+    "bundle",
+    "rootfs",
+    "created",
+    "owner",
+];
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("state is not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// create → created → start → running → kill → stopped → delete, checking the state JSON at
+/// each step. Returns the state JSON seen at each step (created, running, stopped).
+fn lifecycle(rt: &Runtime) -> Vec<Value> {
+    let id = rt.id("life");
+    let bundle = rt.bundle(&id, &["sleep", "600"]);
+    rt.create(&id, &bundle);
+
+    let created = rt.state(&id);
+    for field in STATE_FIELDS {
+        assert!(
+            created.get(field).is_some(),
+            "{}: state lacks {field}: {created}",
+            rt.name()
+        );
+    }
+    assert_eq!(created["id"], id.as_str());
+    assert_eq!(created["status"], "created");
+    assert_eq!(created["ociVersion"], bundle.config["ociVersion"]);
+    let bundle_dir = std::fs::canonicalize(bundle.path()).unwrap();
+    assert_eq!(created["bundle"], bundle_dir.to_str().unwrap());
+    assert_eq!(
+        created["rootfs"],
+        bundle_dir.join("rootfs").to_str().unwrap()
+    );
+    let pid = created["pid"].as_i64().unwrap() as i32;
+    assert!(pid > 0, "created container has pid {pid}");
+    assert!(common::alive(pid), "init process {pid} is not alive");
+    let created_time = created["created"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created_time).is_ok(),
+        "created is not RFC 3339: {created_time}"
+    );
+
+    rt.ok(&["start", &id]);
+    let running = rt.state(&id);
+    assert_eq!(running["status"], "running");
+    assert_eq!(running["pid"], created["pid"], "pid changed at start");
+    assert_eq!(running["created"], created["created"]);
+
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+    let stopped = rt.state(&id);
+    assert!(
+        common::wait_for(Duration::from_secs(3), || !common::alive(pid)),
+        "init {pid} still alive after kill"
+    );
+
+    rt.ok(&["delete", &id]);
+    rt.run(&["state", &id]).fails_with(&["does not exist"]);
+    rt.assert_clean(&id);
+    vec![created, running, stopped]
+}
+
+#[test]
+fn full_lifecycle_state_json() {
+    require_root!();
+    let rt = Runtime::runw();
+    let states = lifecycle(&rt);
+    assert_eq!(states[2]["status"], "stopped");
+}
+
+#[test]
+fn lifecycle_matches_runc() {
+    require_root!();
+    let runc = Runtime::runc();
+    let runw = Runtime::runw();
+    let theirs = lifecycle(&runc);
+    let ours = lifecycle(&runw);
+    for (t, o) in theirs.iter().zip(&ours) {
+        assert_eq!(
+            keys(t),
+            keys(o),
+            "state JSON fields differ\nrunc: {t}\nrunw: {o}"
+        );
+        assert_eq!(t["status"], o["status"]);
+    }
+    // runc reports pid 0 once the container stopped.
+    assert_eq!(
+        theirs[2]["pid"], ours[2]["pid"],
+        "pid of a stopped container"
+    );
+}
+
+/// `run` (foreground) exits with the container's status.
+fn run_exit_code(rt: &Runtime, script: &str) -> i32 {
+    let id = rt.id("exit");
+    let bundle = rt.bundle(&id, &["sh", "-c", script]);
+    let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(!out.timed_out, "{out}");
+    rt.assert_clean(&id);
+    out.code
+}
+
+/// `run` in the background, killed with `kill ID KILL`: the status is 137.
+fn run_killed(rt: &Runtime, signal: &str) -> i32 {
+    let id = rt.id("killed");
+    let bundle = rt.bundle(&id, &["sleep", "600"]);
+    let running = rt.spawn(&["run", "--bundle", bundle.path_str(), &id]);
+    rt.wait_status(&id, "running", Duration::from_secs(10));
+    rt.ok(&["kill", &id, signal]);
+    let out = running.wait(TIMEOUT);
+    assert!(!out.timed_out, "{out}");
+    rt.assert_clean(&id);
+    out.code
+}
+
+#[test]
+fn run_returns_exit_code() {
+    require_root!();
+    let rt = Runtime::runw();
+    assert_eq!(run_exit_code(&rt, "exit 0"), 0);
+    assert_eq!(run_exit_code(&rt, "exit 3"), 3);
+    assert_eq!(run_killed(&rt, "KILL"), 137);
+}
+
+#[test]
+fn run_output_reaches_stdout() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("out");
+    let bundle = rt.bundle(&id, &["sh", "-c", "echo to-stdout; echo to-stderr >&2"]);
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(out.stdout, "to-stdout\n");
+    assert_eq!(out.stderr, "to-stderr\n");
+}
+
+#[test]
+fn run_exit_codes_match_runc() {
+    require_root!();
+    for rt in [Runtime::runc(), Runtime::runw()] {
+        assert_eq!(run_exit_code(&rt, "exit 0"), 0, "{}", rt.name());
+        assert_eq!(run_exit_code(&rt, "exit 3"), 3, "{}", rt.name());
+        assert_eq!(run_killed(&rt, "9"), 137, "{}", rt.name());
+    }
+}
+
+#[test]
+fn pid_file_holds_the_state_pid() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("pidfile");
+    let bundle = rt.bundle(&id, &["sleep", "600"]);
+    let pid_file = bundle.path().join("init.pid");
+    rt.ok(&[
+        "create",
+        "--bundle",
+        bundle.path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    let text = std::fs::read_to_string(&pid_file).expect("pid file written by create");
+    let state = rt.state(&id);
+    assert_eq!(
+        text.trim(),
+        state["pid"].to_string(),
+        "pid file vs state pid"
+    );
+    rt.ok(&["start", &id]);
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn pid_file_with_run_detached() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("pidfile-d");
+    let bundle = rt.bundle(&id, &["sleep", "600"]);
+    let pid_file = bundle.path().join("init.pid");
+    rt.ok(&[
+        "run",
+        "-d",
+        "--bundle",
+        bundle.path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    let text = std::fs::read_to_string(&pid_file).expect("pid file written by run -d");
+    let state = rt.state(&id);
+    assert_eq!(state["status"], "running");
+    assert_eq!(text.trim(), state["pid"].to_string());
+}
+
+#[test]
+fn list_table_json_and_quiet() {
+    require_root!();
+    let rt = Runtime::runw();
+    // An empty root: runc prints only the header, `null` for JSON, nothing with -q.
+    let out = rt.ok(&["list"]);
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
+    assert_eq!(rt.ok(&["list", "-q"]).stdout, "");
+
+    let (a, _ba) = rt.sleeper("list-a");
+    let (b, bb) = rt.sleeper("list-b");
+    let pid_b = rt.state(&b)["pid"].clone();
+
+    let quiet = rt.ok(&["list", "-q"]).stdout;
+    let mut ids: Vec<&str> = quiet.lines().collect();
+    ids.sort();
+    let mut want = vec![a.as_str(), b.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
+
+    let json = rt.ok(&["list", "--format", "json"]).json();
+    let list = json.as_array().expect("list --format json is an array");
+    assert_eq!(list.len(), 2, "{json}");
+    let entry_b = list.iter().find(|e| e["id"] == b.as_str()).unwrap();
+    assert_eq!(entry_b["status"], "running");
+    assert_eq!(entry_b["pid"], pid_b);
+    assert_eq!(
+        entry_b["bundle"],
+        std::fs::canonicalize(bb.path()).unwrap().to_str().unwrap()
+    );
+    assert_eq!(entry_b["owner"], "root");
+
+    let table = rt.ok(&["list"]).stdout;
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with(&b))
+        .unwrap_or_else(|| panic!("{b} missing from\n{table}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[0], b);
+    assert_eq!(row[1], pid_b.to_string());
+    assert_eq!(row[2], "running");
+    assert_eq!(row[5], "root");
+}
+
+#[test]
+fn kill_signal_forms() {
+    require_root!();
+    let rt = Runtime::runw();
+    for signal in ["KILL", "SIGKILL", "9"] {
+        assert_eq!(run_killed(&rt, signal), 137, "kill {signal}");
+    }
+    // A real-time signal by name reaches the container: its shell traps 35 (SIGRTMIN+1).
+    let id = rt.id("rt");
+    let bundle = rt.bundle(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' 35; while :; do sleep 1 & wait; done",
+        ],
+    );
+    let running = rt.spawn(&["run", "--bundle", bundle.path_str(), &id]);
+    rt.wait_status(&id, "running", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300)); // let the shell install its trap
+    rt.ok(&["kill", &id, "SIGRTMIN+1"]);
+    let out = running.wait(TIMEOUT);
+    assert_eq!(out.code, 42, "SIGRTMIN+1 should run the trap: {out}");
+
+    // Unknown signals are refused and the container keeps running.
+    let (id, _bundle) = rt.sleeper("badsig");
+    rt.run(&["kill", &id, "SIGFOO"])
+        .fails_with(&["unknown signal", "SIGFOO"]);
+    rt.run(&["kill", &id, "65"]).fails_with(&["65"]);
+    assert_eq!(rt.status(&id), "running");
+    // Default signal is SIGTERM; sleep as pid 1 ignores it, so use KILL to finish.
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("killall");
+    rt.ok(&["exec", "-d", &id, "sleep", "600"]);
+    let pids = rt.ok(&["ps", "--format", "json", &id]).json();
+    assert_eq!(pids.as_array().unwrap().len(), 2, "{pids}");
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+    for pid in pids.as_array().unwrap() {
+        let pid = pid.as_i64().unwrap() as i32;
+        assert!(
+            common::wait_for(Duration::from_secs(3), || !common::alive(pid)),
+            "{pid} survived kill --all"
+        );
+    }
+}
+
+#[test]
+fn delete_force_of_running_container() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("delforce");
+    let pid = rt.state(&id)["pid"].as_i64().unwrap() as i32;
+    assert!(common::alive(pid));
+    assert!(!common::cgroup_dirs(&id).is_empty(), "no cgroup for {id}");
+    rt.ok(&["delete", "--force", &id]);
+    assert!(
+        common::wait_for(Duration::from_secs(3), || !common::alive(pid)),
+        "process {pid} survived delete --force"
+    );
+    assert!(common::cgroup_dirs(&id).is_empty(), "cgroup left");
+    rt.run(&["state", &id]).fails_with(&["does not exist"]);
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn delete_force_of_created_and_paused_containers() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("delcreated");
+    let bundle = rt.bundle(&id, &["sleep", "600"]);
+    rt.create(&id, &bundle);
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_clean(&id);
+
+    let (id, _bundle) = rt.sleeper("delpaused");
+    rt.ok(&["pause", &id]);
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn delete_of_missing_container_with_force_succeeds() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("nothing");
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn concurrent_creates_with_one_id() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("race");
+    let bundle = rt.bundle(&id, &["sleep", "600"]);
+    const N: usize = 6;
+    let outs: Vec<_> = (0..N)
+        .map(|_| rt.spawn(&["create", "--bundle", bundle.path_str(), &id]))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|r| r.wait(TIMEOUT))
+        .collect();
+    let winners = outs.iter().filter(|o| o.code == 0).count();
+    let report: String = outs.iter().map(|o| format!("{o}\n")).collect();
+    assert_eq!(winners, 1, "exactly one create must win:\n{report}");
+    for out in outs.into_iter().filter(|o| o.code != 0) {
+        out.fails_with(&["exists"]);
+    }
+    assert_eq!(rt.status(&id), "created");
+}
+
+#[test]
+fn concurrent_start_kill_delete_keep_state_consistent() {
+    require_root!();
+    let rt = Runtime::runw();
+    for round in 0..3 {
+        let id = rt.id("chaos");
+        let bundle = rt.bundle(&id, &["sleep", "600"]);
+        rt.create(&id, &bundle);
+        let cmds: Vec<Vec<&str>> = vec![
+            vec!["start", &id],
+            vec!["kill", &id, "KILL"],
+            vec!["state", &id],
+            vec!["delete", &id],
+            vec!["list", "-q"],
+            vec!["start", &id],
+        ];
+        let outs: Vec<_> = cmds
+            .iter()
+            .map(|c| rt.spawn(c))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|r| r.wait(TIMEOUT))
+            .collect();
+        for out in &outs {
+            assert!(!out.timed_out, "round {round}: {out}");
+            assert!(
+                out.code == 0 || out.code == 1,
+                "round {round}: unexpected status {out}"
+            );
+            if out.code == 1 {
+                assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out}");
+            }
+        }
+        // Whatever the interleaving, the state on disk still parses and `state` works.
+        let state_json = rt.root.join(&id).join("state.json");
+        if state_json.exists() {
+            let text = std::fs::read_to_string(&state_json).unwrap();
+            serde_json::from_str::<Value>(&text)
+                .unwrap_or_else(|e| panic!("corrupt state.json ({e}): {text}"));
+            let state = rt.state(&id);
+            assert!(
+                ["created", "running", "stopped"].contains(&state["status"].as_str().unwrap()),
+                "{state}"
+            );
+        }
+        rt.ok(&["delete", "--force", &id]);
+        rt.assert_clean(&id);
+    }
+}

@@ -1,0 +1,408 @@
+//! What the container's process sees: hostname, env, cwd, user, mounts, rlimits, the console
+//! (pty over --console-socket), and processes added with `exec`.
+
+mod common;
+
+use std::fs::File;
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+use common::{Runtime, TIMEOUT};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use serde_json::json;
+
+#[test]
+fn hostname_env_cwd_and_user() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("proc");
+    let mut bundle = rt.bundle(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "hostname; echo \"$GREETING\"; pwd; id -u; id -g; id -G",
+        ],
+    );
+    bundle.edit(|c| {
+        c["hostname"] = json!("runw-it-host");
+        c["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("GREETING=hello world"));
+        c["process"]["cwd"] = json!("/tmp");
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]});
+    });
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "runw-it-host",
+            "hello world",
+            "/tmp",
+            "1000",
+            "1000",
+            "1000 2000"
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn user_1000_id_output() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("uid");
+    let mut bundle = rt.bundle(&id, &["id"]);
+    bundle.edit(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert!(
+        out.stdout.starts_with("uid=1000(user) gid=1000(user)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bind_tmpfs_and_read_only_mounts() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("mounts");
+    let host = tempfile::tempdir().unwrap();
+    let host_ro = tempfile::tempdir().unwrap();
+    std::fs::write(host_ro.path().join("hostfile"), "from-host\n").unwrap();
+    let script = "echo written > /data/out && echo bind-ok; \
+                  echo x > /scratch/x && echo tmpfs-ok; \
+                  grep ' /scratch ' /proc/mounts | cut -d' ' -f3; \
+                  cat /ro/hostfile; \
+                  if touch /ro/new 2>/dev/null; then echo ro-WRITABLE; else echo ro-refused; fi";
+    let mut bundle = rt.bundle(&id, &["sh", "-c", script]);
+    bundle.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/data", "type": "bind",
+            "source": host.path(), "options": ["rbind", "rw"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs",
+            "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}));
+        mounts.push(json!({"destination": "/ro", "type": "bind",
+            "source": host_ro.path(), "options": ["rbind", "ro"]}));
+    });
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["bind-ok", "tmpfs-ok", "tmpfs", "from-host", "ro-refused"],
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out")).unwrap(),
+        "written\n"
+    );
+    assert!(!host_ro.path().join("new").exists());
+}
+
+#[test]
+fn rlimits_within_the_hard_limit() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("rlimit");
+    let mut bundle = rt.bundle(&id, &["sh", "-c", "ulimit -n; ulimit -Hn"]);
+    bundle.edit(|c| {
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}]);
+    });
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(out.stdout, "512\n1024\n", "{out}");
+
+    let id = rt.id("rlimit-default");
+    let bundle = rt.bundle(&id, &["sh", "-c", "ulimit -n"]);
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(
+        out.stdout, "1024\n",
+        "runw spec's RLIMIT_NOFILE 1024: {out}"
+    );
+}
+
+/// Accepts one connection on `listener` and receives the pty master sent with SCM_RIGHTS.
+/// Returns the fd and the payload (the pty's name).
+fn receive_pty(listener: &UnixListener, timeout: Duration) -> (RawFd, String) {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + timeout;
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "nobody connected to the socket");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let (fds, len) = {
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .expect("recvmsg on the console socket");
+        let mut fds = Vec::new();
+        for cmsg in msg.cmsgs().expect("control messages") {
+            if let ControlMessageOwned::ScmRights(rights) = cmsg {
+                fds.extend(rights);
+            }
+        }
+        (fds, msg.bytes)
+    };
+    assert_eq!(fds.len(), 1, "expected exactly one fd, got {fds:?}");
+    (fds[0], String::from_utf8_lossy(&buf[..len]).into_owned())
+}
+
+/// Reads the pty master until the container's side closes (EIO) or `timeout` passes.
+fn read_pty(master: &File, timeout: Duration) -> String {
+    let mut reader = master.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        // EIO once the container's side of the pty is closed.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let mut text = Vec::new();
+    while let Ok(chunk) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        text.extend(chunk);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("tty");
+    let mut bundle = rt.bundle(&id, &["sh"]);
+    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let sock = bundle.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let running = rt.spawn(&[
+        "run",
+        "--detach",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        bundle.path_str(),
+        &id,
+    ]);
+    // The payload is the master's name (runc sends "/dev/ptmx"); go-runc ignores it.
+    let (fd, _name) = receive_pty(&listener, TIMEOUT);
+    running.wait(TIMEOUT).ok();
+    // SAFETY: the fd was just received and is owned by nobody else.
+    let mut master = unsafe { File::from_raw_fd(fd) };
+    assert_eq!(rt.status(&id), "running");
+    master.write_all(b"echo hi; exit 7\n").unwrap();
+    let text = read_pty(&master, Duration::from_secs(10));
+    assert!(
+        text.lines().any(|l| l.trim_end_matches('\r') == "hi"),
+        "no 'hi' line in the pty output: {text:?}"
+    );
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+    rt.ok(&["delete", &id]);
+    rt.assert_clean(&id);
+}
+
+/// runc refuses `run --console-socket` without --detach (it would be its own console).
+#[test]
+fn console_socket_without_detach_is_refused_like_runc() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("tty-fg");
+    let mut bundle = rt.bundle(&id, &["sh"]);
+    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let sock = bundle.path().join("console.sock");
+    let _listener = UnixListener::bind(&sock).unwrap();
+    let out = rt
+        .run(&[
+            "run",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            bundle.path_str(),
+            &id,
+        ])
+        .fails_with(&["console socket"]);
+    assert!(
+        !out.stderr.contains("youki"),
+        "messages should name runw, not youki: {out}"
+    );
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn console_socket_with_create_and_start() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("tty-create");
+    let mut bundle = rt.bundle(&id, &["sh"]);
+    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let sock = bundle.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let creating = rt.spawn(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        bundle.path_str(),
+        &id,
+    ]);
+    let (fd, _name) = receive_pty(&listener, TIMEOUT);
+    creating.wait(TIMEOUT).ok();
+    // SAFETY: the fd was just received and is owned by nobody else.
+    let mut master = unsafe { File::from_raw_fd(fd) };
+    rt.ok(&["start", &id]);
+    master.write_all(b"echo from-tty; exit 0\n").unwrap();
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    let mut text = Vec::new();
+    let _ = master.read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("from-tty"), "{text:?}");
+    rt.ok(&["delete", &id]);
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn exec_detached_shows_in_ps() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, bundle) = rt.sleeper("exec-d");
+    let pid_file = bundle.path().join("exec.pid");
+    rt.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "300",
+    ]);
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .expect("exec --pid-file written")
+        .trim()
+        .parse()
+        .expect("pid file holds a number");
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    assert_ne!(pid, init);
+    let ps = rt.ok(&["ps", "--format", "json", &id]).json();
+    let pids: Vec<i64> = ps
+        .as_array()
+        .expect("ps json is an array")
+        .iter()
+        .map(|p| p.as_i64().unwrap())
+        .collect();
+    assert!(pids.contains(&pid), "exec pid {pid} not in {pids:?}");
+    assert!(pids.contains(&init), "init pid {init} not in {pids:?}");
+    let table = rt.ok(&["ps", &id]).stdout;
+    assert!(table.lines().next().unwrap().contains("PID"), "{table}");
+    assert!(
+        table.lines().any(|l| l.contains("sleep 300")),
+        "ps table lacks the exec'd process:\n{table}"
+    );
+}
+
+#[test]
+fn exec_foreground_output_and_exit_code() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, bundle) = rt.sleeper("exec-fg");
+    let out = rt.run(&["exec", &id, "sh", "-c", "echo out; echo err >&2; exit 5"]);
+    assert_eq!(out.code, 5, "{out}");
+    assert_eq!(out.stdout, "out\n");
+    assert_eq!(out.stderr, "err\n");
+    let out = rt.ok(&["exec", &id, "hostname"]);
+    assert_eq!(
+        out.stdout.trim(),
+        bundle.config["hostname"].as_str().unwrap()
+    );
+    assert_eq!(rt.status(&id), "running");
+}
+
+#[test]
+fn exec_env_cwd_user() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("exec-opts");
+    let out = rt.ok(&[
+        "exec",
+        "--env",
+        "FOO=bar baz",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "1000:1000",
+        &id,
+        "sh",
+        "-c",
+        "echo \"$FOO\"; pwd; id -u; id -g",
+    ]);
+    assert_eq!(out.stdout, "bar baz\n/tmp\n1000\n1000\n", "{out}");
+    // Without --env the config's environment is used.
+    let out = rt.ok(&["exec", &id, "sh", "-c", "echo $RUNW_IT_MARK"]);
+    assert_eq!(out.stdout.trim(), id, "{out}");
+}
+
+#[test]
+fn exec_process_file() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, bundle) = rt.sleeper("exec-p");
+    let process = json!({
+        "terminal": false,
+        "user": {"uid": 1000, "gid": 1000},
+        "args": ["sh", "-c", "echo \"$FOO\"; pwd; id -u; exit 4"],
+        "env": ["PATH=/bin", "FOO=from-process-file"],
+        "cwd": "/tmp"
+    });
+    let file = common::write_file(bundle.path(), "process.json", &process.to_string());
+    let out = rt.run(&["exec", "--process", file.to_str().unwrap(), &id]);
+    assert_eq!(out.code, 4, "{out}");
+    assert_eq!(out.stdout, "from-process-file\n/tmp\n1000\n", "{out}");
+    // Detached, as containerd and conmon call it.
+    let pid_file = bundle.path().join("p.pid");
+    let process = json!({"args": ["sleep", "300"], "cwd": "/", "env": ["PATH=/bin"],
+        "user": {"uid": 0, "gid": 0}});
+    let file = common::write_file(bundle.path(), "process2.json", &process.to_string());
+    rt.ok(&[
+        "exec",
+        "--process",
+        file.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ]);
+    let pid: i32 = common::read_trim(&pid_file).parse().unwrap();
+    assert!(common::alive(pid));
+}
+
+#[test]
+fn exec_into_stopped_container_fails() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("exec-stopped");
+    let bundle = rt.bundle(&id, &["true"]);
+    rt.run_detached(&id, &bundle);
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+    rt.run(&["exec", &id, "true"]).fails_with(&["stopped"]);
+    rt.run(&["exec", "-d", &id, "true"])
+        .fails_with(&["stopped"]);
+    rt.ok(&["delete", &id]);
+    rt.assert_clean(&id);
+}
