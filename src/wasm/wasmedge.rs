@@ -78,11 +78,8 @@ impl WasmEdgeModule {
             .build()
             .map_err(|e| e.to_string())?;
         let env: Vec<String> = wasi.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut preopens = vec!["/:/".to_string()];
-        if wasi.cwd != "/" {
-            // wasi-libc resolves relative paths against a "." preopen.
-            preopens.push(format!(".:{}", wasi.cwd));
-        }
+        // Only `/`, as with wasmtime (see wasmtime.rs `wasi_builder`).
+        let preopens = ["/:/".to_string()];
         let mut wasi_module = WasiModule::create(
             Some(wasi.args.iter().map(String::as_str).collect()),
             Some(env.iter().map(String::as_str).collect()),

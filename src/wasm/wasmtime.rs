@@ -228,11 +228,10 @@ fn wasi_builder(wasi: &Wasi) -> wasmtime::Result<WasiCtxBuilder> {
         // Must precede `preopened_dir`: file I/O then runs on this thread, not a pool.
         .allow_blocking_current_thread(true);
     // The kernel still enforces read-only mounts, masked paths and the container's user.
+    // Only `/`: wasi-libc strips `/` and `.` from preopen names alike, so a second preopen for
+    // the cwd would capture absolute paths too. Relative paths resolve against `/` unless
+    // the module chdir()s (components also get `initial-cwd`).
     builder.preopened_dir("/", "/", FsPerms::ReadWrite)?;
-    // WASI preview 1 has no cwd: wasi-libc resolves relative paths against a "." preopen.
-    if wasi.cwd != "/" {
-        builder.preopened_dir(&wasi.cwd, ".", FsPerms::ReadWrite)?;
-    }
     Ok(builder)
 }
 
