@@ -530,3 +530,50 @@ pub fn remove_tree(path: &Path, dev: u64) {
         let _ = fs::remove_file(path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_pass_fail_skip() {
+        let ok = Report::parse("noise\nruntimetest: ok root\nruntimetest: done\n");
+        assert!(matches!(ok.outcome(), Ok(Outcome::Pass(None))));
+        let failed = Report::parse("runtimetest: not ok root: / is writable\nruntimetest: done\n");
+        assert!(failed
+            .outcome()
+            .unwrap_err()
+            .to_string()
+            .contains("/ is writable"));
+        let skipped = Report::parse(
+            "runtimetest: skip apparmor: config sets no apparmorProfile\nruntimetest: done\n",
+        );
+        assert!(matches!(skipped.outcome(), Ok(Outcome::Skip(_))));
+        let partial =
+            Report::parse("runtimetest: ok a\nruntimetest: skip b: why\nruntimetest: done\n");
+        assert!(matches!(partial.outcome(), Ok(Outcome::Pass(Some(_)))));
+        let unfinished = Report::parse("runtimetest: ok root\n");
+        assert!(unfinished.outcome().is_err());
+    }
+
+    #[test]
+    fn subtests_report_every_failure() {
+        let r = subtests(vec![
+            ("a".into(), Ok(())),
+            ("b".into(), Err(anyhow::anyhow!("one"))),
+            ("c".into(), Err(anyhow::anyhow!("two"))),
+        ]);
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("[b] one") && msg.contains("[c] two"), "{msg}");
+    }
+
+    #[test]
+    fn checker_args_prefix_the_checker() {
+        let mut cfg = json!({"process": {"args": ["sh"]}});
+        checker_args(&mut cfg, &["root", "hostname"]);
+        assert_eq!(
+            cfg["process"]["args"],
+            json!(["/runtimetest", "root", "hostname"])
+        );
+    }
+}

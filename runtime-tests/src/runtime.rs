@@ -143,3 +143,36 @@ impl Runtime {
             .unwrap_or_else(|| "unknown".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_parse() {
+        let st = State::parse(
+            r#"{"ociVersion":"1.0.2","id":"x","status":"created","pid":42,"bundle":"/b"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (st.status.as_str(), st.pid, st.str("bundle")),
+            ("created", 42, "/b")
+        );
+        assert!(State::parse("not json").is_err());
+    }
+
+    #[test]
+    fn run_until_times_out() {
+        let dir = std::env::temp_dir();
+        let (o, e) = (
+            dir.join("rt-test-timeout.out"),
+            dir.join("rt-test-timeout.err"),
+        );
+        let mut cmd = Command::new("sleep");
+        cmd.arg("10");
+        let started = Instant::now();
+        let r = run_until(cmd, &o, &e, Instant::now() + Duration::from_millis(200));
+        assert!(r.is_err() && started.elapsed() < Duration::from_secs(5));
+        let _ = (std::fs::remove_file(o), std::fs::remove_file(e));
+    }
+}
