@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::bundle;
 use crate::host::Host;
-use crate::runtime::{run_until, Output, Runtime, State};
+use crate::runtime::{run_cleanup, run_until, Output, Runtime, State};
 
 /// What a case concluded, when it did not fail.
 #[derive(Debug)]
@@ -167,7 +167,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn timed_out(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.deadline || crate::runtime::interrupted()
     }
 
     /// A fresh container id, deleted at cleanup.
@@ -412,7 +412,7 @@ impl<'a> Ctx<'a> {
                 .runtime
                 .command(&self.root, &["delete", "--force", id]);
             let (o, e) = (self.dir.join("cleanup.out"), self.dir.join("cleanup.err"));
-            let _ = run_until(cmd, &o, &e, deadline);
+            let _ = run_cleanup(cmd, &o, &e, deadline);
         }
         kill_strays(&self.dir);
         for child in &mut self.helpers {

@@ -201,6 +201,7 @@ fn main() -> Result<()> {
         timeout: Duration::from_secs(opts.timeout),
         force_wasm: opts.wasm,
     };
+    runtime::catch_interrupts();
     println!("TAP version 13");
     println!(
         "# runtime: {} ({})",
@@ -219,6 +220,10 @@ fn main() -> Result<()> {
             Err(_) => failed += 1,
         }
         print_line(i + 1, case.name, &res);
+        if runtime::interrupted() {
+            println!("# interrupted: the remaining cases were not run");
+            break;
+        }
     }
     if !opts.keep {
         ctx::unmount_under(&workdir);
@@ -228,5 +233,6 @@ fn main() -> Result<()> {
     }
     println!("# {:.1}s", started.elapsed().as_secs_f64());
     println!("{passed} passed, {failed} failed, {skipped} skipped");
-    std::process::exit(if failed > 0 { 1 } else { 0 });
+    let ok = failed == 0 && !runtime::interrupted();
+    std::process::exit(if ok { 0 } else { 1 });
 }
