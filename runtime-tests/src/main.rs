@@ -77,11 +77,45 @@ fn is_static(p: &Path) -> Result<bool> {
     }))
 }
 
+/// Under `cargo run`, relink a dynamic checker statically (the
+/// `cargo rustc ... +crt-static` step of run.sh).
+fn relink_checker(checker: &Path) -> Result<()> {
+    let (Some(cargo), Some(dir)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) else {
+        return Ok(());
+    };
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.arg("rustc")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(Path::new(&dir).join("Cargo.toml"));
+    if checker.parent().and_then(|p| p.file_name()) == Some("release".as_ref()) {
+        cmd.arg("--release");
+    }
+    cmd.args([
+        "--bin",
+        "runtimetest",
+        "--",
+        "-C",
+        "target-feature=+crt-static",
+    ]);
+    let status = cmd.status().context("cargo rustc for the static checker")?;
+    if !status.success() {
+        bail!("building the static checker failed: {status}");
+    }
+    Ok(())
+}
+
 fn checker_path(opts: &Opts) -> Result<PathBuf> {
     let p = match &opts.checker {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("runtimetest"),
     };
+    if opts.checker.is_none() && (!p.exists() || !is_static(&p)?) {
+        relink_checker(&p)?;
+    }
     if !is_static(&p)? {
         bail!(
             "{} is dynamically linked; build it with `cargo rustc --release -p runtime-tests --bin runtimetest -- -C target-feature=+crt-static` (runtime-tests/run.sh does)",
