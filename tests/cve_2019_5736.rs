@@ -327,3 +327,39 @@ fn sealed_commands_run_from_a_read_only_mount() {
     let out = exec.wait(common::TIMEOUT);
     assert_eq!(out.code, 0, "{out}");
 }
+
+/// Control: the same attacker does overwrite an executable that is not protected (the
+/// container's own busybox on a writable rootfs), so the test above can fail.
+#[test]
+fn attacker_overwrites_an_unprotected_binary() {
+    require_root!();
+    let work = tempfile::tempdir().unwrap();
+    let rt = Runtime::runw();
+    let id = rt.id("cve-control");
+    let mut bundle = rt.bundle(&id, &["true"]);
+    compile_attacker(work.path(), &bundle.rootfs().join("attacker"));
+    let busybox = bundle.rootfs().join("bin/busybox");
+    let meta = std::fs::metadata(&busybox).unwrap();
+    let (dev, ino) = (meta.dev().to_string(), meta.ino().to_string());
+    bundle.edit(|c| {
+        c["process"]["args"] = json!(["/attacker", dev, ino, "20"]);
+        c["root"]["readonly"] = json!(false);
+        let caps = json!(host_capabilities());
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = caps.clone();
+        }
+    });
+    let started = rt.run_detached(&id, &bundle);
+    let log = started.stdout_path.clone();
+    assert!(wait_for_line(&log, "READY", Duration::from_secs(10)).is_some());
+    rt.ok(&["exec", &id, "sleep", "1"]);
+    let done = wait_for_line(&log, "WRITE_OK", Duration::from_secs(15));
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        done.is_some(),
+        "the attacker failed against an unprotected binary:\n{output}"
+    );
+    assert!(std::fs::read(&busybox)
+        .unwrap()
+        .starts_with(b"#!/bin/sh\necho PWNED"));
+}
