@@ -1,0 +1,45 @@
+//! Test Wasm modules (WASI preview 1), compiled from WebAssembly text with the `wat` crate.
+
+fn escape(s: &str) -> String {
+    s.bytes().map(|b| format!("\\{b:02x}")).collect()
+}
+
+/// A module that writes `msg` to stdout, then (if `sleep`) sleeps forever in 100 ms
+/// `poll_oneoff` steps, else exits with `code` (`proc_exit`).
+pub fn module(msg: &str, code: i32, sleep: bool) -> Vec<u8> {
+    let len = msg.len();
+    let data = escape(msg);
+    let tail = if sleep {
+        // subscription at 64: userdata u64, tag u8 @72 (0 = clock), clock id u32 @80
+        // (1 = monotonic), timeout u64 @88; event out at 128; nevents at 160.
+        "(i32.store (i32.const 80) (i32.const 1))
+         (i64.store (i32.const 88) (i64.const 100000000))
+         (loop $l
+           (drop (call $poll (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 160)))
+           (br $l))"
+            .to_string()
+    } else {
+        format!("(call $proc_exit (i32.const {code}))")
+    };
+    let wat = format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 256) "{data}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 256))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    {tail}))"#
+    );
+    wat::parse_str(&wat).unwrap()
+}
+
+/// Starts with the `\0asm` magic and version 1, then garbage: "invalid" to any engine.
+pub fn broken() -> Vec<u8> {
+    let mut b = b"\0asm\x01\0\0\0".to_vec();
+    b.extend_from_slice(&[0xff, 0x13, 0x37, 0x00, 0x42]);
+    b
+}
