@@ -31,8 +31,8 @@ struct Opts {
     /// [default: `runw` next to this executable, else `runw` from PATH].
     #[arg(long)]
     runtime: Option<PathBuf>,
-    /// Work directory for bundles and the per-case `--root` state dirs
-    /// [default: /tmp/runtime-tests.PID].
+    /// Where to make the work directory `runtime-tests.PID` (bundles and the
+    /// per-case `--root` state dirs; removed at the end) [default: /tmp].
     #[arg(long, alias = "workdir")]
     root: Option<PathBuf>,
     /// Run only the cases whose name contains one of these substrings.
@@ -219,11 +219,21 @@ fn main() -> Result<()> {
             opts.busybox.display()
         );
     }
-    let workdir = opts.root.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("runtime-tests.{}", std::process::id()))
-    });
+    // Always a fresh directory of our own: it is removed at the end.
+    let parent = opts.root.clone().unwrap_or_else(std::env::temp_dir);
+    let workdir = parent.join(format!("runtime-tests.{}", std::process::id()));
+    if workdir.exists() {
+        bail!("{} already exists", workdir.display());
+    }
     fs::create_dir_all(&workdir)?;
     let workdir = workdir.canonicalize()?;
+    let flags = nix::sys::statvfs::statvfs(&workdir)?.flags();
+    if flags.contains(nix::sys::statvfs::FsFlags::ST_NOEXEC) {
+        bail!(
+            "{} is on a noexec mount; pass --root DIR elsewhere",
+            workdir.display()
+        );
+    }
     let template = bundle::build_template(&workdir, &opts.busybox, &checker)?;
     let env = Env {
         runtime: runtime::Runtime {
