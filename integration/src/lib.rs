@@ -6,6 +6,7 @@
 pub mod containerd;
 pub mod cri;
 pub mod image;
+pub mod podman;
 pub mod wasm;
 
 use std::io::Read;

@@ -395,7 +395,9 @@ fn main() {
         if !leaks.is_empty() {
             eprintln!("--- containerd log ---\n{}", e.cd.log());
         } else {
-            let _ = std::fs::remove_dir_all(&dir);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!("cannot remove {}: {e}", dir.display());
+            }
         }
         leaks
     });
