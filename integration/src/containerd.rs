@@ -213,7 +213,13 @@ impl Containerd {
             }
         }
         let mut groups = vec![self.cgroup_parent.clone()];
-        groups.extend(namespaces.iter().map(|n| n.to_string()));
+        // ctr's default cgroup is /<namespace>/<id>: ours are named runw-it-*.
+        groups.extend(
+            namespaces
+                .iter()
+                .filter(|n| n.starts_with("runw-it"))
+                .map(|n| n.to_string()),
+        );
         for g in &groups {
             for p in crate::kill_cgroup_tree(g) {
                 leaks.push(format!("process left in cgroup {g}: {p}"));

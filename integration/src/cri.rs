@@ -203,7 +203,18 @@ impl Client {
 
     /// Calls `/runtime.v1.RuntimeService/<method>` with `req`.
     pub fn call(&self, method: &str, req: Msg) -> Result<Decoded, Status> {
-        let path = format!("/runtime.v1.RuntimeService/{method}");
+        self.grpc(&format!("/runtime.v1.RuntimeService/{method}"), req)
+    }
+
+    /// Calls `/runtime.v1.ImageService/<method>` with `req`.
+    pub fn call_image(&self, method: &str, req: Msg) -> Result<Decoded, Status> {
+        self.grpc(&format!("/runtime.v1.ImageService/{method}"), req)
+    }
+
+    /// A unary gRPC call.
+    pub fn grpc(&self, path: &str, req: Msg) -> Result<Decoded, Status> {
+        let path = path.to_string();
+        let method = path.clone();
         let socket = self.socket.clone();
         let fut = async move {
             let io = tokio::net::UnixStream::connect(&socket)

@@ -7,6 +7,11 @@ fn escape(s: &str) -> String {
 /// A module that writes `msg` to stdout, then (if `sleep`) sleeps forever in 100 ms
 /// `poll_oneoff` steps, else exits with `code` (`proc_exit`).
 pub fn module(msg: &str, code: i32, sleep: bool) -> Vec<u8> {
+    wat::parse_str(module_text(msg, code, sleep)).unwrap()
+}
+
+/// The same module as WebAssembly text (runw accepts `.wat` for annotated containers).
+pub fn module_text(msg: &str, code: i32, sleep: bool) -> String {
     let len = msg.len();
     let data = escape(msg);
     let tail = if sleep {
@@ -21,7 +26,7 @@ pub fn module(msg: &str, code: i32, sleep: bool) -> Vec<u8> {
     } else {
         format!("(call $proc_exit (i32.const {code}))")
     };
-    let wat = format!(
+    format!(
         r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
@@ -33,8 +38,7 @@ pub fn module(msg: &str, code: i32, sleep: bool) -> Vec<u8> {
     (i32.store (i32.const 4) (i32.const {len}))
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
     {tail}))"#
-    );
-    wat::parse_str(&wat).unwrap()
+    )
 }
 
 /// Starts with the `\0asm` magic and version 1, then garbage: "invalid" to any engine.
