@@ -209,3 +209,50 @@ pub fn write_archive(img: &Image, out: &Path) {
     }
     b.finish().unwrap();
 }
+
+/// The images every test uses.
+pub const BUSYBOX: &str = "localhost/runw-it/busybox:latest";
+pub const WASM: &str = "localhost/runw-it/wasm:latest";
+pub const PAUSE: &str = crate::containerd::PAUSE_IMAGE;
+
+/// The Wasm test image: `/hello.wasm` (entrypoint, prints "hello from wasm"),
+/// `/exit7.wasm` (prints "exiting with 7", exits 7), `/sleep.wasm` (prints "sleeping",
+/// sleeps), `/exit7.wat` (the same as text: Wasm only when annotated), `/broken.wasm`.
+pub fn wasm_test_image() -> Image {
+    use crate::wasm::{broken, module, module_text};
+    wasm(
+        WASM,
+        &[
+            ("/hello.wasm", module("hello from wasm\n", 0, false)),
+            ("/exit7.wasm", module("exiting with 7\n", 7, false)),
+            ("/sleep.wasm", module("sleeping\n", 0, true)),
+            (
+                "/exit7.wat",
+                module_text("exiting with 7\n", 7, false).into_bytes(),
+            ),
+            ("/broken.wasm", broken()),
+        ],
+        &["/hello.wasm"],
+    )
+}
+
+/// The pod sandbox ("pause") image: busybox sleeping.
+pub fn pause_image() -> Image {
+    let mut pause = busybox(PAUSE);
+    pause.entrypoint = vec!["/bin/sleep".into(), "86400".into()];
+    pause.cmd = vec![];
+    pause
+}
+
+/// Writes the busybox, Wasm and pause archives into `dir`; returns their paths.
+pub fn write_test_archives(dir: &Path) -> [std::path::PathBuf; 3] {
+    let out = [
+        dir.join("busybox.tar"),
+        dir.join("wasm.tar"),
+        dir.join("pause.tar"),
+    ];
+    write_archive(&busybox(BUSYBOX), &out[0]);
+    write_archive(&wasm_test_image(), &out[1]);
+    write_archive(&pause_image(), &out[2]);
+    out
+}

@@ -2,12 +2,11 @@
 //! with `ctr`. One private containerd per test binary; images made here and imported.
 
 use runw_integration::containerd::Containerd;
-use runw_integration::{image, run_with_tty, wait_for, wasm, Out};
+use runw_integration::{image, run_with_tty, wait_for, Out};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const BUSYBOX: &str = "localhost/runw-it/busybox:latest";
-const WASM: &str = "localhost/runw-it/wasm:latest";
+use runw_integration::image::{BUSYBOX, WASM};
 
 struct Env {
     cd: Containerd,
@@ -332,22 +331,7 @@ fn setup() {
     let cd = Containerd::start("ctr");
     let ns = format!("runw-it-{}", std::process::id());
     let tmp = cd.dir.path().to_owned();
-    let bb = tmp.join("busybox.tar");
-    image::write_archive(&image::busybox(BUSYBOX), &bb);
-    let w = tmp.join("wasm.tar");
-    image::write_archive(
-        &image::wasm(
-            WASM,
-            &[
-                ("/hello.wasm", wasm::module("hello from wasm\n", 0, false)),
-                ("/exit7.wasm", wasm::module("exiting with 7\n", 7, false)),
-                ("/sleep.wasm", wasm::module("sleeping\n", 0, true)),
-                ("/broken.wasm", wasm::broken()),
-            ],
-            &["/hello.wasm"],
-        ),
-        &w,
-    );
+    let [bb, w, _] = image::write_test_archives(&tmp);
     cd.import(&ns, &bb);
     cd.import(&ns, &w);
     let _ = ENV.set(Env { cd, ns });

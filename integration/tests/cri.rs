@@ -4,14 +4,13 @@
 
 use runw_integration::containerd::{Containerd, HANDLER, PAUSE_IMAGE};
 use runw_integration::cri::{Client, Decoded, Msg};
-use runw_integration::{image, wait_for, wasm};
+use runw_integration::{image, wait_for};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 const NS: &str = "k8s.io";
-const BUSYBOX: &str = "localhost/runw-it/busybox:latest";
-const WASM: &str = "localhost/runw-it/wasm:latest";
+use runw_integration::image::{BUSYBOX, WASM};
 
 struct Env {
     cd: Containerd,
@@ -275,27 +274,8 @@ fn linux_pod_on_runw_stopped_while_running() {
 fn setup() {
     let cd = Containerd::start("cri");
     let tmp = cd.dir.path().to_owned();
-    let mut pause = image::busybox(PAUSE_IMAGE);
-    pause.entrypoint = vec!["/bin/sleep".into(), "86400".into()];
-    pause.cmd = vec![];
-    let w = image::wasm(
-        WASM,
-        &[
-            ("/hello.wasm", wasm::module("hello from wasm\n", 0, false)),
-            (
-                "/exit7.wat",
-                wasm::module_text("exiting with 7\n", 7, false).into_bytes(),
-            ),
-        ],
-        &["/hello.wasm"],
-    );
-    for (img, file) in [
-        (pause, "pause.tar"),
-        (image::busybox(BUSYBOX), "busybox.tar"),
-        (w, "wasm.tar"),
-    ] {
-        image::write_archive(&img, &tmp.join(file));
-        cd.import(NS, &tmp.join(file));
+    for archive in image::write_test_archives(&tmp) {
+        cd.import(NS, &archive);
     }
     let cri = Client::new(&cd.socket);
     let _ = ENV.set(Env { cd, cri });

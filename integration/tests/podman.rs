@@ -2,12 +2,11 @@
 //! private storage and containers.conf. Images come from the same OCI archives as ctr's.
 
 use runw_integration::podman::Podman;
-use runw_integration::{image, wait_for, wasm};
+use runw_integration::{image, wait_for};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const BUSYBOX: &str = "localhost/runw-it/busybox:latest";
-const WASM: &str = "localhost/runw-it/wasm:latest";
+use runw_integration::image::{BUSYBOX, WASM};
 
 static PODMAN: OnceLock<Podman> = OnceLock::new();
 
@@ -175,22 +174,7 @@ fn load(p: &Podman, archive: &std::path::Path, name: &str) {
 fn main() {
     let t = std::time::Instant::now();
     let p = Podman::new();
-    let bb = p.dir.path().join("busybox.tar");
-    image::write_archive(&image::busybox(BUSYBOX), &bb);
-    let w = p.dir.path().join("wasm.tar");
-    image::write_archive(
-        &image::wasm(
-            WASM,
-            &[
-                ("/hello.wasm", wasm::module("hello from wasm\n", 0, false)),
-                ("/exit7.wasm", wasm::module("exiting with 7\n", 7, false)),
-                ("/sleep.wasm", wasm::module("sleeping\n", 0, true)),
-                ("/broken.wasm", wasm::broken()),
-            ],
-            &["/hello.wasm"],
-        ),
-        &w,
-    );
+    let [bb, w, _] = image::write_test_archives(p.dir.path());
     load(&p, &bb, BUSYBOX);
     load(&p, &w, WASM);
     let _ = PODMAN.set(p);
