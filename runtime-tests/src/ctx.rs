@@ -476,7 +476,7 @@ impl Drop for Ctx<'_> {
 /// init re-executed by the runtime) or whose root is inside it.
 pub fn kill_strays(dir: &Path) {
     let me = std::process::id();
-    let needle = dir.to_string_lossy().into_owned();
+    let needle = format!("{}/", dir.display());
     let Ok(procs) = fs::read_dir("/proc") else {
         return;
     };
@@ -503,7 +503,7 @@ pub fn unmount_under(dir: &Path) {
     let mut points: Vec<String> = text
         .lines()
         .filter_map(|l| l.split(' ').nth(4).map(|m| m.replace("\\040", " ")))
-        .filter(|m| m.starts_with(&prefix))
+        .filter(|m| Path::new(m).starts_with(&prefix))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
