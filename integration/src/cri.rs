@@ -282,3 +282,32 @@ impl Client {
         Ok(Decoded::parse(&data[5..5 + n]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_decode_roundtrip() {
+        let m = Msg::new()
+            .str(1, "pod")
+            .int(2, 300)
+            .int(3, -1)
+            .msg(4, Msg::new().str(1, "inner"))
+            .map(5, "k", "v")
+            .strs(6, &["a", "b"]);
+        let d = Decoded::parse(&m.0);
+        assert_eq!(d.str(1), "pod");
+        assert_eq!(d.int(2), 300);
+        assert_eq!(d.int(3), -1);
+        assert_eq!(d.msg(4).str(1), "inner");
+        assert_eq!(d.map(5), vec![("k".to_string(), "v".to_string())]);
+        assert_eq!(d.all(6), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(d.str(99), "");
+    }
+
+    #[test]
+    fn grpc_message_is_percent_decoded() {
+        assert_eq!(percent_decode("a%20b%3A c%"), "a b: c%");
+    }
+}

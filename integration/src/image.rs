@@ -256,3 +256,53 @@ pub fn write_test_archives(dir: &Path) -> [std::path::PathBuf; 3] {
     write_archive(&pause_image(), &out[2]);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_is_an_oci_layout_with_matching_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.tar");
+        write_archive(
+            &wasm(
+                "localhost/x/w:1",
+                &[("/m.wasm", b"\0asm\x01\0\0\0".to_vec())],
+                &["/m.wasm"],
+            ),
+            &p,
+        );
+        let mut files = std::collections::HashMap::new();
+        let mut ar = tar::Archive::new(std::fs::File::open(&p).unwrap());
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut b = vec![];
+            std::io::Read::read_to_end(&mut e, &mut b).unwrap();
+            files.insert(e.path().unwrap().to_string_lossy().into_owned(), b);
+        }
+        assert!(files.contains_key("oci-layout"));
+        let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        let m = &index["manifests"][0];
+        assert_eq!(
+            m["annotations"]["io.containerd.image.name"],
+            "localhost/x/w:1"
+        );
+        let blob = |d: &serde_json::Value| {
+            let d = d.as_str().unwrap();
+            let b = &files[&format!("blobs/sha256/{}", d.trim_start_matches("sha256:"))];
+            assert_eq!(sha(b), d);
+            b.clone()
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&blob(&m["digest"])).unwrap();
+        assert_eq!(
+            manifest["annotations"]["module.wasm.image/variant"],
+            "compat-smart"
+        );
+        let config: serde_json::Value =
+            serde_json::from_slice(&blob(&manifest["config"]["digest"])).unwrap();
+        assert_eq!(config["config"]["Entrypoint"][0], "/m.wasm");
+        assert_eq!(config["os"], "linux");
+        blob(&manifest["layers"][0]["digest"]);
+    }
+}
