@@ -42,9 +42,22 @@ pub fn runc_bin() -> PathBuf {
 
 /// Whether the runw under test has the Wasm handler (its `--version` names an engine).
 pub fn runw_has_wasm() -> bool {
-    let out = Command::new(runw_bin()).arg("--version").output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
-    text.contains("wasmtime") || text.contains("wasmedge")
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        let out = Command::new(runw_bin()).arg("--version").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        text.contains("wasmtime") || text.contains("wasmedge")
+    })
+}
+
+/// Fails the calling (Wasm) test at once, clearly, when runw has no Wasm engine.
+#[track_caller]
+pub fn require_wasm() {
+    assert!(
+        runw_has_wasm(),
+        "{} has no Wasm engine (`runw --version` lists none): build runw with the Wasm handler",
+        runw_bin().display()
+    );
 }
 
 /// The result of a finished command.

@@ -252,7 +252,29 @@ fn linux_tty() {
     assert_gone(&id);
 }
 
+fn wasm_tty() {
+    runw_integration::require_wasm();
+    let e = env();
+    let id = id("wasm-tty");
+    let (code, out) = run_with_tty(
+        std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(&e.cd.socket)
+            .args(["-n", &e.ns, "run", "-t", "--rm", "--runc-binary"])
+            .arg(&e.cd.runw)
+            .arg("--runc-root")
+            .arg(&e.cd.runw_root)
+            .args([WASM, &id, "/exit7.wasm"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 7, "ctr run -t (Wasm): {out}");
+    // The module writes to the container's console, whose line discipline turns \n into \r\n.
+    assert!(out.contains("exiting with 7\r"), "{out:?}");
+    assert_gone(&id);
+}
+
 fn wasm_run_rm_output_and_exit_code() {
+    runw_integration::require_wasm();
     let id1 = id("wasm-rm");
     let o = ctr_run("runw", &["--rm"], WASM, &id1, &[]);
     o.ok("ctr run --rm (Wasm)");
@@ -267,6 +289,7 @@ fn wasm_run_rm_output_and_exit_code() {
 }
 
 fn wasm_detached_lifecycle() {
+    runw_integration::require_wasm();
     let id = id("wasm-d");
     ctr_run("runw", &["-d"], WASM, &id, &["/sleep.wasm"]).ok("ctr run -d (Wasm)");
     let pid = wait_status(&id, "RUNNING");
@@ -291,6 +314,7 @@ fn wasm_detached_lifecycle() {
 }
 
 fn wasm_exec_module() {
+    runw_integration::require_wasm();
     let id = id("wasm-exec");
     ctr_run("runw", &["-d"], WASM, &id, &["/sleep.wasm"]).ok("ctr run -d (Wasm)");
     wait_status(&id, "RUNNING");
@@ -305,6 +329,7 @@ fn wasm_exec_module() {
 }
 
 fn wasm_sigkill() {
+    runw_integration::require_wasm();
     let id = id("wasm-kill");
     ctr_run("runw", &["-d"], WASM, &id, &["/sleep.wasm"]).ok("ctr run -d (Wasm)");
     wait_status(&id, "RUNNING");
@@ -316,6 +341,7 @@ fn wasm_sigkill() {
 }
 
 fn wasm_broken_module_shows_runw_error() {
+    runw_integration::require_wasm();
     let id = id("wasm-broken");
     let o = ctr_run("runw", &["--rm"], WASM, &id, &["/broken.wasm"]);
     assert_ne!(o.code, 0, "{o:?}");
@@ -362,6 +388,7 @@ fn main() {
             "wasm_run_rm_output_and_exit_code",
             wasm_run_rm_output_and_exit_code,
         ),
+        ("wasm_tty", wasm_tty),
         ("wasm_detached_lifecycle", wasm_detached_lifecycle),
         ("wasm_exec_module", wasm_exec_module),
         ("wasm_sigkill", wasm_sigkill),

@@ -150,6 +150,7 @@ fn version() {
 
 /// A Wasm app and a Linux sidecar in one pod with RuntimeClass handler `runw`.
 fn wasm_pod_with_linux_sidecar() {
+    runw_integration::require_wasm();
     let uid = format!("wasm-pod-{}", std::process::id());
     let logs = log_dir(&uid);
     // Pod annotations reach the sandbox and every container (whitelisted in the handler's

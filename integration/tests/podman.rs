@@ -93,6 +93,7 @@ fn linux_failing_create_shows_runw_error() {
 }
 
 fn wasm_run_rm_autodetected() {
+    runw_integration::require_wasm();
     // podman does not copy image annotations to the spec: the \0asm magic decides.
     let o = pm().run(&["--rm", WASM]);
     o.ok("podman run --rm (Wasm)");
@@ -100,6 +101,7 @@ fn wasm_run_rm_autodetected() {
 }
 
 fn wasm_annotation_handler_and_exit_code() {
+    runw_integration::require_wasm();
     let o = pm().run(&[
         "--rm",
         "--annotation",
@@ -113,6 +115,7 @@ fn wasm_annotation_handler_and_exit_code() {
 }
 
 fn wasm_detached_logs_stop_rm() {
+    runw_integration::require_wasm();
     let n = name("wasm-d");
     pm().run(&["-d", "--name", &n, "--entrypoint", "/sleep.wasm", WASM])
         .ok("podman run -d (Wasm)");
@@ -134,6 +137,7 @@ fn wasm_detached_logs_stop_rm() {
 }
 
 fn wasm_failing_create_shows_runw_error() {
+    runw_integration::require_wasm();
     let n = name("wasm-notwasm");
     let o = pm().run(&[
         "--rm",
