@@ -416,3 +416,79 @@ fn usage_errors_exit_1() {
     assert_eq!(out.code, 1, "{out}");
     assert!(rt.ok(&["--version"]).stdout.starts_with("runw version "));
 }
+
+/// Without CAP_SYS_RESOURCE an rlimit above the current hard limit cannot be set: the create
+/// fails, the message names the rlimit (runc: "error setting rlimit type 7: operation not
+/// permitted"), and nothing is left.
+#[test]
+fn rlimit_above_the_hard_limit() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("rlimit-high");
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we pass.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    if hard.rlim_max == libc::RLIM_INFINITY || has_sys_resource() {
+        eprintln!("skipped: CAP_SYS_RESOURCE present, any rlimit can be set");
+        return;
+    }
+    let mut bundle = rt.bundle(&id, &["true"]);
+    bundle.edit(|c| {
+        c["process"]["rlimits"] =
+            json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": hard.rlim_max * 10}]);
+    });
+    let out = rt
+        .run(&["run", "--bundle", bundle.path_str(), &id])
+        .fails_with(&[]);
+    assert!(
+        out.stderr.to_lowercase().contains("rlimit"),
+        "the message should name the rlimit: {out}"
+    );
+    rt.assert_clean(&id);
+    create_fails(&rt, &id, bundle.path_str(), &[]);
+}
+
+fn has_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap() & (1 << 24) /* CAP_SYS_RESOURCE */ != 0
+}
+
+/// runc and runw agree on the exit status (1) of the common mistakes.
+#[test]
+fn bad_inputs_exit_1_like_runc() {
+    require_root!();
+    for rt in [Runtime::runc(), Runtime::runw()] {
+        let (running, bundle) = rt.sleeper("ref");
+        let ghost = rt.id("ghost");
+        let missing = bundle.path().join("missing");
+        let cases: Vec<Vec<&str>> = vec![
+            vec!["create", "--bundle", missing.to_str().unwrap(), &ghost],
+            vec!["create", "--bundle", bundle.path_str(), &running],
+            vec!["create", "--bundle", bundle.path_str(), "a b"],
+            vec!["state", &ghost],
+            vec!["start", &ghost],
+            vec!["kill", &ghost, "KILL"],
+            vec!["delete", &ghost],
+            vec!["start", &running],
+            vec!["delete", &running],
+            vec!["kill", &running, "SIGFOO"],
+            vec!["resume", &running],
+        ];
+        for case in cases {
+            let out = rt.run(&case);
+            assert_eq!(out.code, 1, "{}: {out}", rt.name());
+        }
+        assert_eq!(rt.status(&running), "running", "{}", rt.name());
+    }
+}
