@@ -185,6 +185,16 @@ fn linux_detached_lifecycle() {
     ex.expect_code(5, "task exec");
     assert_eq!(ex.stdout.trim(), "exec says 42");
 
+    // A failing exec shows runw's error; the task keeps running.
+    let bad = ctr(&["task", "exec", "--exec-id", "e2", &id, "/no/such/program"]);
+    assert_ne!(bad.code, 0, "{bad:?}");
+    assert!(
+        bad.stderr.contains("OCI runtime exec failed") && bad.stderr.contains("/no/such/program"),
+        "{bad:?}"
+    );
+    assert!(!bad.stderr.contains('\0'), "NUL byte in the error: {bad:?}");
+    assert_eq!(task_row(&id).unwrap().1, "RUNNING");
+
     // pause / resume.
     ctr(&["task", "pause", &id]).ok("task pause");
     wait_status(&id, "PAUSED");
