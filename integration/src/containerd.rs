@@ -232,6 +232,25 @@ impl Containerd {
                 leaks.push(format!("mount left: {m}"));
             }
         }
+        // ctr's stdio fifos (in containerd's fixed /run/containerd/fifo): ours are named
+        // <id>-stdout etc., and every test id ends with -<pid>.
+        let tag = format!("-{}-std", std::process::id());
+        for d in std::fs::read_dir("/run/containerd/fifo")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let names: Vec<String> = std::fs::read_dir(d.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            if names.iter().any(|n| n.contains(&tag)) {
+                leaks.push(format!("fifos left: {} {names:?}", d.path().display()));
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
         for root in [&self.runw_root, &self.runc_root] {
             for ns in std::fs::read_dir(root).into_iter().flatten().flatten() {
                 for c in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
