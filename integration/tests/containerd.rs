@@ -68,41 +68,80 @@ fn wait_status(id: &str, status: &str) -> u32 {
     })
 }
 
-/// `ctr task attach ID` in the background: once the task exits, ctr deletes it and exits
-/// with its exit status.
-fn attach(id: &str) -> std::process::Child {
-    let e = env();
-    let c = std::process::Command::new("ctr")
+/// `ctr events` of the test namespace, collected from setup to teardown.
+struct Events {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    child: std::sync::Mutex<std::process::Child>,
+}
+
+static EVENTS: OnceLock<Events> = OnceLock::new();
+
+fn start_events(cd: &Containerd, ns: &str) {
+    let mut child = std::process::Command::new("ctr")
         .arg("--address")
-        .arg(&e.cd.socket)
-        .args(["-n", &e.ns, "task", "attach", id])
+        .arg(&cd.socket)
+        .args(["-n", ns, "events"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Let it connect to the task's fifos and start waiting.
-    std::thread::sleep(Duration::from_millis(300));
-    c
-}
-
-/// The exit status the attached ctr reports (waits at most 10 s).
-fn attach_result(mut c: std::process::Child) -> (i32, String) {
-    let code = wait_for(Duration::from_secs(10), "ctr task attach to return", || {
-        c.try_wait().unwrap().map(|s| s.code().unwrap_or(-1))
+    let out = child.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(line);
+        }
     });
-    let mut out = String::new();
-    use std::io::Read;
-    c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    (code, out)
+    let _ = EVENTS.set(Events {
+        lines,
+        child: std::sync::Mutex::new(child),
+    });
 }
 
-/// After `attach_result`: ctr attach normally deleted the stopped task already.
-fn delete_task_and_container(id: &str) {
-    if task_row(id).is_some() {
-        ctr(&["task", "delete", id]).ok("task delete");
-    }
+/// The exit status of task `id`'s init, from its `/tasks/exit` event.
+fn exit_status(id: &str) -> i32 {
+    let (cid, pid) = (
+        format!("\"container_id\":\"{id}\""),
+        format!("\"id\":\"{id}\""),
+    );
+    let line = wait_for(
+        Duration::from_secs(10),
+        &format!("/tasks/exit of {id}"),
+        || {
+            EVENTS
+                .get()
+                .unwrap()
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(" /tasks/exit ") && l.contains(&cid) && l.contains(&pid))
+                .cloned()
+        },
+    );
+    // exit_status is omitted from the JSON when 0.
+    line.split("\"exit_status\":")
+        .nth(1)
+        .map(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits for the task to stop, then `ctr task delete` and `ctr containers delete`; returns
+/// the task's exit status.
+fn stop_and_delete(id: &str) -> i32 {
+    let code = exit_status(id);
+    wait_status(id, "STOPPED");
+    ctr(&["task", "delete", id]).ok("task delete");
     ctr(&["containers", "delete", id]).ok("containers delete");
+    code
 }
 
 fn assert_gone(id: &str) {
@@ -211,12 +250,8 @@ fn linux_detached_lifecycle() {
     );
 
     // kill with SIGTERM (the default): the trap runs, the exit status is the script's.
-    let att = attach(&id);
     ctr(&["task", "kill", &id]).ok("task kill");
-    let (code, out) = attach_result(att);
-    assert_eq!(code, 42, "exit status after SIGTERM (output {out:?})");
-    assert!(out.contains("got TERM"), "{out:?}");
-    delete_task_and_container(&id);
+    assert_eq!(stop_and_delete(&id), 42, "exit status after SIGTERM");
     assert_gone(&id);
 }
 
@@ -229,10 +264,8 @@ fn linux_sigkill() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(task_row(&id).unwrap().1, "RUNNING");
     // ...SIGKILL does.
-    let att = attach(&id);
     ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok("task kill KILL");
-    assert_eq!(attach_result(att).0, 137, "exit status after SIGKILL");
-    delete_task_and_container(&id);
+    assert_eq!(stop_and_delete(&id), 137, "exit status after SIGKILL");
     assert_gone(&id);
 }
 
@@ -316,10 +349,8 @@ fn wasm_detached_lifecycle() {
     assert!(m.stdout.contains(&id), "{m:?}");
 
     // runw's Wasm init handles SIGTERM: 128 + 15.
-    let att = attach(&id);
     ctr(&["task", "kill", &id]).ok("task kill");
-    assert_eq!(attach_result(att).0, 143, "exit status after SIGTERM");
-    delete_task_and_container(&id);
+    assert_eq!(stop_and_delete(&id), 143, "exit status after SIGTERM");
     assert_gone(&id);
 }
 
@@ -330,10 +361,8 @@ fn wasm_exec_module() {
     wait_status(&id, "RUNNING");
     // exec of another module of the image into the running Wasm container.
     let ex = ctr(&["task", "exec", "--exec-id", "w1", &id, "/exit7.wasm"]);
-    let att = attach(&id);
     ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok("task kill");
-    attach_result(att);
-    delete_task_and_container(&id);
+    stop_and_delete(&id);
     ex.expect_code(7, "task exec (Wasm module)");
     assert_eq!(ex.stdout, "exiting with 7\n");
 }
@@ -343,10 +372,8 @@ fn wasm_sigkill() {
     let id = id("wasm-kill");
     ctr_run("runw", &["-d"], WASM, &id, &["/sleep.wasm"]).ok("ctr run -d (Wasm)");
     wait_status(&id, "RUNNING");
-    let att = attach(&id);
     ctr(&["task", "kill", "-s", "SIGKILL", &id]).ok("task kill");
-    assert_eq!(attach_result(att).0, 137, "exit status after SIGKILL");
-    delete_task_and_container(&id);
+    assert_eq!(stop_and_delete(&id), 137, "exit status after SIGKILL");
     assert_gone(&id);
 }
 
@@ -372,6 +399,7 @@ fn setup() {
     let [bb, w, _] = image::write_test_archives(&tmp);
     cd.import(&ns, &bb);
     cd.import(&ns, &w);
+    start_events(&cd, &ns);
     let _ = ENV.set(Env { cd, ns });
 }
 
@@ -409,6 +437,11 @@ fn main() {
     ];
     runw_integration::run_tests(tests, || {
         let e = env();
+        if let Some(ev) = EVENTS.get() {
+            let mut c = ev.child.lock().unwrap();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         let mut leaks = e.cd.stop(&[&e.ns]);
         let dir = e.cd.dir.path().to_owned();
         let m = runw_integration::mounts_under(&dir);
