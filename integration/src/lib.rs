@@ -278,12 +278,32 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
 /// A named test of a `harness = false` test binary.
 pub type Test = (&'static str, fn());
 
-/// Runs the tests whose name contains the first free argument (all if none), in parallel
-/// (`RUNW_IT_THREADS`, default 4), then `teardown` (always). Exits non-zero on any failure.
-pub fn run_tests(tests: &[Test], teardown: impl FnOnce() -> Vec<String>) {
+/// `setup`, then the tests whose name contains the first free argument (all if none), in
+/// parallel (`--test-threads N` or `RUNW_IT_THREADS`, default 4), then `teardown` (always).
+/// Exits non-zero on any failure or leak.
+pub fn run_tests(tests: &[Test], setup: impl FnOnce(), teardown: impl FnOnce() -> Vec<String>) {
+    // libtest-like arguments: a name filter, --exact, --list, --test-threads N.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
-    let list = args.iter().any(|a| a == "--list");
+    let mut filter = None;
+    let mut threads: usize = std::env::var("RUNW_IT_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let (mut list, mut exact) = (false, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--list" => list = true,
+            "--exact" => exact = true,
+            "--test-threads" => threads = it.next().and_then(|n| n.parse().ok()).unwrap_or(1),
+            _ if a.starts_with("--test-threads=") => {
+                threads = a["--test-threads=".len()..].parse().unwrap_or(1)
+            }
+            _ if a.starts_with('-') => {}
+            _ => filter = Some(a.clone()),
+        }
+    }
+    let threads = threads.max(1);
     if list {
         for (n, _) in tests {
             println!("{n}: test");
@@ -292,12 +312,24 @@ pub fn run_tests(tests: &[Test], teardown: impl FnOnce() -> Vec<String>) {
     }
     let selected: Vec<&Test> = tests
         .iter()
-        .filter(|(n, _)| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
+        .filter(|(n, _)| match &filter {
+            None => true,
+            Some(f) if exact => n == f,
+            Some(f) => n.contains(f.as_str()),
+        })
         .collect();
-    let threads: usize = std::env::var("RUNW_IT_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    if selected.is_empty() {
+        println!("\nrunning 0 tests");
+        return;
+    }
+    let t = Instant::now();
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(setup)).is_err() {
+        println!("set-up FAILED");
+        // Whatever was started before the failure must still go.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(teardown));
+        std::process::exit(101);
+    }
+    println!("set up in {:.1}s", t.elapsed().as_secs_f64());
     println!("\nrunning {} tests", selected.len());
     let start = Instant::now();
     let queue = Mutex::new(selected.into_iter());
@@ -319,7 +351,8 @@ pub fn run_tests(tests: &[Test], teardown: impl FnOnce() -> Vec<String>) {
             });
         }
     });
-    let leaks = teardown();
+    let leaks = std::panic::catch_unwind(std::panic::AssertUnwindSafe(teardown))
+        .unwrap_or_else(|_| vec!["teardown failed".to_string()]);
     let results = results.into_inner().unwrap();
     let failed: Vec<&str> = results.iter().filter(|r| !r.1).map(|r| r.0).collect();
     for l in &leaks {

@@ -404,12 +404,6 @@ fn setup() {
 }
 
 fn main() {
-    let t = std::time::Instant::now();
-    setup();
-    println!(
-        "containerd started, images imported in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
     let tests: &[runw_integration::Test] = &[
         (
             "linux_run_rm_output_and_exit_code",
@@ -435,7 +429,7 @@ fn main() {
             wasm_broken_module_shows_runw_error,
         ),
     ];
-    runw_integration::run_tests(tests, || {
+    runw_integration::run_tests(tests, setup, || {
         let e = env();
         if let Some(ev) = EVENTS.get() {
             let mut c = ev.child.lock().unwrap();

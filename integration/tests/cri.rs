@@ -301,12 +301,6 @@ fn setup() {
 }
 
 fn main() {
-    let t = std::time::Instant::now();
-    setup();
-    println!(
-        "containerd (CRI) started, images imported in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
     let tests: &[runw_integration::Test] = &[
         ("version", version),
         ("wasm_pod_with_linux_sidecar", wasm_pod_with_linux_sidecar),
@@ -319,7 +313,7 @@ fn main() {
             linux_pod_on_runw_stopped_while_running,
         ),
     ];
-    runw_integration::run_tests(tests, || {
+    runw_integration::run_tests(tests, setup, || {
         let e = env();
         let mut leaks = e.cd.stop(&[NS]);
         let dir = e.cd.dir.path().to_owned();

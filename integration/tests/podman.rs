@@ -175,14 +175,15 @@ fn load(p: &Podman, archive: &std::path::Path, name: &str) {
     );
 }
 
-fn main() {
-    let t = std::time::Instant::now();
+fn setup() {
     let p = Podman::new();
     let [bb, w, _] = image::write_test_archives(p.dir.path());
     load(&p, &bb, BUSYBOX);
     load(&p, &w, WASM);
     let _ = PODMAN.set(p);
-    println!("images loaded in {:.1}s", t.elapsed().as_secs_f64());
+}
+
+fn main() {
     let tests: &[runw_integration::Test] = &[
         (
             "linux_run_rm_output_and_exit_code",
@@ -208,7 +209,7 @@ fn main() {
             wasm_failing_create_shows_runw_error,
         ),
     ];
-    runw_integration::run_tests(tests, || {
+    runw_integration::run_tests(tests, setup, || {
         let leaks = pm().teardown();
         if leaks.is_empty() {
             if let Err(e) = std::fs::remove_dir_all(pm().dir.path()) {
