@@ -1,6 +1,6 @@
 //! Writes the test images as OCI archives into a directory (default `.`), for trying the
 //! set-ups of docs/containerd.md, docs/podman.md and docs/kubernetes.md by hand:
-//! `busybox.tar`, `pause.tar` and `wasm.tar` (`/hello.wasm`, `/exit7.wasm`, `/sleep.wasm`,
+//! `busybox.tar`, `pause.tar` and `wasm.tar` (`/hello.wasm`, `/exit7.wasm`, `/sleep.wasm`, `/tty.wasm`,
 //! `/exit7.wat`, `/broken.wasm`; annotated `module.wasm.image/variant=compat-smart`).
 //!
 //! cargo run --release --manifest-path integration/Cargo.toml --example make-images -- DIR

@@ -217,7 +217,8 @@ pub const PAUSE: &str = crate::containerd::PAUSE_IMAGE;
 
 /// The Wasm test image: `/hello.wasm` (entrypoint, prints "hello from wasm"),
 /// `/exit7.wasm` (prints "exiting with 7", exits 7), `/sleep.wasm` (prints "sleeping",
-/// sleeps), `/exit7.wat` (the same as text: Wasm only when annotated), `/broken.wasm`.
+/// sleeps), `/tty.wasm` (as exit7, 300 ms later), `/exit7.wat` (exit7 as text: Wasm only
+/// when annotated), `/broken.wasm` (the magic, then garbage).
 pub fn wasm_test_image() -> Image {
     use crate::wasm::{broken, module, module_text};
     wasm(
@@ -226,6 +227,10 @@ pub fn wasm_test_image() -> Image {
             ("/hello.wasm", module("hello from wasm\n", 0, false)),
             ("/exit7.wasm", module("exiting with 7\n", 7, false)),
             ("/sleep.wasm", module("sleeping\n", 0, true)),
+            (
+                "/tty.wasm",
+                crate::wasm::module_delayed_exit("exiting with 7\n", 7, 300),
+            ),
             (
                 "/exit7.wat",
                 module_text("exiting with 7\n", 7, false).into_bytes(),

@@ -12,20 +12,38 @@ pub fn module(msg: &str, code: i32, sleep: bool) -> Vec<u8> {
 
 /// The same module as WebAssembly text (runw accepts `.wat` for annotated containers).
 pub fn module_text(msg: &str, code: i32, sleep: bool) -> String {
-    let len = msg.len();
-    let data = escape(msg);
     let tail = if sleep {
-        // subscription at 64: userdata u64, tag u8 @72 (0 = clock), clock id u32 @80
-        // (1 = monotonic), timeout u64 @88; event out at 128; nevents at 160.
-        "(i32.store (i32.const 80) (i32.const 1))
-         (i64.store (i32.const 88) (i64.const 100000000))
-         (loop $l
-           (drop (call $poll (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 160)))
-           (br $l))"
-            .to_string()
+        format!("(loop $l {SLEEP_100MS} (br $l))")
     } else {
         format!("(call $proc_exit (i32.const {code}))")
     };
+    text(msg, &tail)
+}
+
+/// Writes `msg`, sleeps `ms` milliseconds, exits with `code`.
+pub fn module_delayed_exit(msg: &str, code: i32, ms: u32) -> Vec<u8> {
+    let n = ms.div_ceil(100);
+    let tail = format!(
+        "(local.set $i (i32.const {n}))
+         (block $done (loop $l
+           (br_if $done (i32.eqz (local.get $i)))
+           {SLEEP_100MS}
+           (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+           (br $l)))
+         (call $proc_exit (i32.const {code}))"
+    );
+    wat::parse_str(text(msg, &tail)).unwrap()
+}
+
+// subscription at 64: userdata u64, tag u8 @72 (0 = clock), clock id u32 @80 (1 = monotonic),
+// timeout u64 @88 (100 ms); event out at 128; nevents at 160.
+const SLEEP_100MS: &str = "(i32.store (i32.const 80) (i32.const 1))
+    (i64.store (i32.const 88) (i64.const 100000000))
+    (drop (call $poll (i32.const 64) (i32.const 128) (i32.const 1) (i32.const 160)))";
+
+fn text(msg: &str, tail: &str) -> String {
+    let len = msg.len();
+    let data = escape(msg);
     format!(
         r#"(module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
@@ -33,7 +51,7 @@ pub fn module_text(msg: &str, code: i32, sleep: bool) -> String {
   (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 256) "{data}")
-  (func (export "_start")
+  (func (export "_start") (local $i i32)
     (i32.store (i32.const 0) (i32.const 256))
     (i32.store (i32.const 4) (i32.const {len}))
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
