@@ -30,7 +30,7 @@ tmp_dir = "{d}/tmp"
 volume_path = "{d}/volumes"
 # podman passes --log-format=json --log <file> to the runtimes named here and shows the
 # runtime's own error message ("msg") when a command fails.
-runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "runw"]
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "youki", "krun", "runw"{extra}]
 
 [engine.runtimes]
 runw = ["{runw}"]
@@ -38,7 +38,12 @@ runw = ["{runw}"]
 [network]
 network_config_dir = "{d}/networks"
 "#,
-        runw = runw.display()
+        runw = runw.display(),
+        // podman matches the binary's basename (RUNW_BIN may name a copy)
+        extra = match runw.file_name().and_then(|n| n.to_str()) {
+            Some(n) if n != "runw" => format!(", \"{n}\""),
+            _ => String::new(),
+        }
     )
 }
 

@@ -18,6 +18,19 @@ fn name(n: &str) -> String {
     format!("runw-it-{n}-{}", std::process::id())
 }
 
+/// podman shows runw's message (from its JSON log) as `OCI runtime error: <runw>: <msg>`.
+#[track_caller]
+fn assert_runw_error(o: &runw_integration::Out, msg: &str) {
+    assert!(
+        o.stderr.contains("OCI runtime error") && o.stderr.contains(msg),
+        "podman does not show runw's error {msg:?}: {o:?}"
+    );
+    assert!(
+        !o.stderr.contains("\"level\""),
+        "raw JSON log in the error: {o:?}"
+    );
+}
+
 #[track_caller]
 fn assert_no_container(n: &str) {
     let o = pm().podman(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -85,10 +98,7 @@ fn linux_failing_create_shows_runw_error() {
     let n = name("linux-noexec");
     let o = pm().run(&["--rm", "--name", &n, BUSYBOX, "/no/such/program"]);
     assert!(o.code == 126 || o.code == 127, "{o:?}");
-    assert!(
-        o.stderr.contains("/no/such/program") && o.stderr.contains("OCI runtime"),
-        "podman does not show runw's error: {o:?}"
-    );
+    assert_runw_error(&o, "/no/such/program");
     assert_no_container(&n);
 }
 
@@ -150,19 +160,12 @@ fn wasm_failing_create_shows_runw_error() {
         BUSYBOX,
     ]);
     assert_ne!(o.code, 0, "{o:?}");
-    assert!(
-        o.stderr
-            .contains("/bin/busybox is not a WebAssembly module"),
-        "podman does not show runw's error: {o:?}"
-    );
+    assert_runw_error(&o, "/bin/busybox is not a WebAssembly module");
     assert_no_container(&n);
     let n = name("wasm-broken");
     let o = pm().run(&["--rm", "--name", &n, "--entrypoint", "/broken.wasm", WASM]);
     assert_ne!(o.code, 0, "{o:?}");
-    assert!(
-        o.stderr.contains("wasm module /broken.wasm is invalid"),
-        "podman does not show runw's error: {o:?}"
-    );
+    assert_runw_error(&o, "wasm module /broken.wasm is invalid");
     assert_no_container(&n);
 }
 
