@@ -17,8 +17,8 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --release --all-targets -- -D warnings
 
-step "cargo test --release"
-cargo test --release
+step "cargo test --release --no-fail-fast"
+cargo test --release --no-fail-fast
 
 # --- Conformance suite (runtime-tests/, written by another engineer; the lead finalises) ----
 if [[ -f runtime-tests/Cargo.toml ]]; then

@@ -436,3 +436,144 @@ fn concurrent_start_kill_delete_keep_state_consistent() {
         rt.assert_clean(&id);
     }
 }
+
+#[test]
+fn container_that_exits_by_itself_is_stopped_with_pid_0() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("selfexit");
+    let bundle = rt.bundle(&id, &["sh", "-c", "exit 0"]);
+    rt.create(&id, &bundle);
+    rt.ok(&["start", &id]);
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+    assert_eq!(rt.state(&id)["pid"], 0);
+    rt.ok(&["delete", &id]);
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn kill_of_a_created_container() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("killcreated");
+    let bundle = rt.bundle(&id, &["sleep", "600"]);
+    rt.create(&id, &bundle);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap() as i32;
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+    assert!(common::wait_for(Duration::from_secs(3), || !common::alive(
+        pid
+    )));
+    rt.ok(&["delete", &id]);
+    rt.assert_clean(&id);
+}
+
+/// The flags containerd's shim and conmon pass to create are accepted and work.
+#[test]
+fn shim_create_flags() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("shimflags");
+    let bundle = rt.bundle(&id, &["sh", "-c", "echo pivot-ok"]);
+    let pid_file = bundle.path().join("init.pid");
+    let out = rt.ok(&[
+        "run",
+        "--bundle",
+        bundle.path_str(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--no-pivot",
+        "--no-new-keyring",
+        &id,
+    ]);
+    assert_eq!(out.stdout, "pivot-ok\n", "{out}");
+    rt.assert_clean(&id);
+}
+
+/// `--preserve-fds 1` hands the caller's fd 3 to the container (conmon uses it).
+#[test]
+fn preserve_fds_passes_fd_3() {
+    require_root!();
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::runw();
+    let id = rt.id("preserve");
+    let bundle = rt.bundle(&id, &["sh", "-c", "echo through-fd-3 >&3"]);
+    let target = bundle.path().join("fd3.txt");
+    let file = std::fs::File::create(&target).unwrap();
+    let raw = file.as_raw_fd();
+    let mut cmd = std::process::Command::new(common::RUNW);
+    cmd.arg("--root").arg(&rt.root).args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        bundle.path_str(),
+        &id,
+    ]);
+    // SAFETY: dup2 is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself keeps FD_CLOEXEC: clear it when the file already is fd 3.
+            let rc = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "through-fd-3\n");
+    rt.assert_clean(&id);
+}
+
+#[test]
+fn features_document() {
+    let rt = Runtime::runw();
+    let doc = rt.ok(&["features"]).json();
+    assert_eq!(doc["ociVersionMin"], "1.0.0", "{doc}");
+    assert!(doc["ociVersionMax"].as_str().unwrap().starts_with("1."));
+    let namespaces = doc["linux"]["namespaces"].as_array().unwrap();
+    for ns in ["mount", "pid", "network", "uts", "ipc"] {
+        assert!(namespaces.iter().any(|n| n == ns), "{ns}: {doc}");
+    }
+    assert!(doc["mountOptions"].as_array().unwrap().len() > 5);
+}
+
+#[test]
+fn spec_writes_a_usable_config_and_refuses_to_overwrite() {
+    let rt = Runtime::runw();
+    let dir = tempfile::tempdir().unwrap();
+    rt.ok(&["spec", "--bundle", dir.path().to_str().unwrap()]);
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["root"]["path"], "rootfs");
+    assert_eq!(config["process"]["args"][0], "sh");
+    assert!(config["ociVersion"].as_str().unwrap().starts_with("1."));
+    // runc: "File config.json exists. Remove it first".
+    rt.run(&["spec", "--bundle", dir.path().to_str().unwrap()])
+        .fails_with(&["exists"]);
+    let rootless = tempfile::tempdir().unwrap();
+    rt.ok(&[
+        "spec",
+        "--rootless",
+        "--bundle",
+        rootless.path().to_str().unwrap(),
+    ]);
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(rootless.path().join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let namespaces = config["linux"]["namespaces"].as_array().unwrap();
+    assert!(namespaces.iter().any(|n| n["type"] == "user"), "{config}");
+}

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::bundle;
 use crate::host::Host;
-use crate::runtime::{run_until, Output, Runtime, State};
+use crate::runtime::{run_cleanup, run_until, Output, Runtime, State};
 
 /// What a case concluded, when it did not fail.
 #[derive(Debug)]
@@ -167,7 +167,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn timed_out(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.deadline || crate::runtime::interrupted()
     }
 
     /// A fresh container id, deleted at cleanup.
@@ -412,7 +412,7 @@ impl<'a> Ctx<'a> {
                 .runtime
                 .command(&self.root, &["delete", "--force", id]);
             let (o, e) = (self.dir.join("cleanup.out"), self.dir.join("cleanup.err"));
-            let _ = run_until(cmd, &o, &e, deadline);
+            let _ = run_cleanup(cmd, &o, &e, deadline);
         }
         kill_strays(&self.dir);
         for child in &mut self.helpers {
@@ -476,7 +476,7 @@ impl Drop for Ctx<'_> {
 /// init re-executed by the runtime) or whose root is inside it.
 pub fn kill_strays(dir: &Path) {
     let me = std::process::id();
-    let needle = dir.to_string_lossy().into_owned();
+    let needle = format!("{}/", dir.display());
     let Ok(procs) = fs::read_dir("/proc") else {
         return;
     };
@@ -503,7 +503,7 @@ pub fn unmount_under(dir: &Path) {
     let mut points: Vec<String> = text
         .lines()
         .filter_map(|l| l.split(' ').nth(4).map(|m| m.replace("\\040", " ")))
-        .filter(|m| m.starts_with(&prefix))
+        .filter(|m| Path::new(m).starts_with(&prefix))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
@@ -528,5 +528,52 @@ pub fn remove_tree(path: &Path, dev: u64) {
         let _ = fs::remove_dir(path);
     } else {
         let _ = fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_pass_fail_skip() {
+        let ok = Report::parse("noise\nruntimetest: ok root\nruntimetest: done\n");
+        assert!(matches!(ok.outcome(), Ok(Outcome::Pass(None))));
+        let failed = Report::parse("runtimetest: not ok root: / is writable\nruntimetest: done\n");
+        assert!(failed
+            .outcome()
+            .unwrap_err()
+            .to_string()
+            .contains("/ is writable"));
+        let skipped = Report::parse(
+            "runtimetest: skip apparmor: config sets no apparmorProfile\nruntimetest: done\n",
+        );
+        assert!(matches!(skipped.outcome(), Ok(Outcome::Skip(_))));
+        let partial =
+            Report::parse("runtimetest: ok a\nruntimetest: skip b: why\nruntimetest: done\n");
+        assert!(matches!(partial.outcome(), Ok(Outcome::Pass(Some(_)))));
+        let unfinished = Report::parse("runtimetest: ok root\n");
+        assert!(unfinished.outcome().is_err());
+    }
+
+    #[test]
+    fn subtests_report_every_failure() {
+        let r = subtests(vec![
+            ("a".into(), Ok(())),
+            ("b".into(), Err(anyhow::anyhow!("one"))),
+            ("c".into(), Err(anyhow::anyhow!("two"))),
+        ]);
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("[b] one") && msg.contains("[c] two"), "{msg}");
+    }
+
+    #[test]
+    fn checker_args_prefix_the_checker() {
+        let mut cfg = json!({"process": {"args": ["sh"]}});
+        checker_args(&mut cfg, &["root", "hostname"]);
+        assert_eq!(
+            cfg["process"]["args"],
+            json!(["/runtimetest", "root", "hostname"])
+        );
     }
 }

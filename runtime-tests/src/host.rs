@@ -11,6 +11,8 @@ pub struct Host {
     pub cgroup_v1: BTreeMap<String, PathBuf>,
     /// The cgroup v2 mount point, if any.
     pub cgroup_v2: Option<PathBuf>,
+    /// Controllers available at the root of the cgroup v2 hierarchy.
+    pub cgroup_v2_controllers: Vec<String>,
     pub apparmor: bool,
     pub selinux: bool,
     /// Huge page sizes (e.g. `2MB`) with pages reserved.
@@ -96,7 +98,31 @@ impl Host {
             ..Host::default()
         };
         mountinfo_cgroups(&mut host);
+        if let Some(v2) = &host.cgroup_v2 {
+            let list = fs::read_to_string(v2.join("cgroup.controllers")).unwrap_or_default();
+            host.cgroup_v2_controllers = list.split_whitespace().map(String::from).collect();
+        }
         host
+    }
+
+    /// The v2 mount point if the host is in cgroup v2 (unified) mode and has
+    /// `controller`, or why the v2 case must be skipped. On a hybrid host the
+    /// runtimes apply resources through the v1 hierarchies.
+    pub fn v2(&self, controller: &str) -> Result<&Path, String> {
+        let v1_controllers = self
+            .cgroup_v1
+            .keys()
+            .filter(|k| !k.starts_with("name="))
+            .count();
+        match &self.cgroup_v2 {
+            None => Err("no cgroup v2 hierarchy on this host".into()),
+            Some(_) if v1_controllers > 0 => Err(format!(
+                "cgroup v1 host ({controller} and the other controllers are on v1 hierarchies; v2 is only the hybrid {})",
+                self.cgroup_v2.as_ref().map_or(String::new(), |p| p.display().to_string())
+            )),
+            Some(p) if self.cgroup_v2_controllers.iter().any(|c| c == controller) => Ok(p),
+            Some(p) => Err(format!("cgroup v2 controller {controller} is not enabled in {}", p.display())),
+        }
     }
 
     /// The v1 mount point of `controller`, or why the case must be skipped.

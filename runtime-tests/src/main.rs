@@ -31,8 +31,8 @@ struct Opts {
     /// [default: `runw` next to this executable, else `runw` from PATH].
     #[arg(long)]
     runtime: Option<PathBuf>,
-    /// Work directory for bundles and the per-case `--root` state dirs
-    /// [default: /tmp/runtime-tests.PID].
+    /// Where to make the work directory `runtime-tests.PID` (bundles and the
+    /// per-case `--root` state dirs; removed at the end) [default: /tmp].
     #[arg(long, alias = "workdir")]
     root: Option<PathBuf>,
     /// Run only the cases whose name contains one of these substrings.
@@ -77,11 +77,45 @@ fn is_static(p: &Path) -> Result<bool> {
     }))
 }
 
+/// Under `cargo run`, relink a dynamic checker statically (the
+/// `cargo rustc ... +crt-static` step of run.sh).
+fn relink_checker(checker: &Path) -> Result<()> {
+    let (Some(cargo), Some(dir)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) else {
+        return Ok(());
+    };
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.arg("rustc")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(Path::new(&dir).join("Cargo.toml"));
+    if checker.parent().and_then(|p| p.file_name()) == Some("release".as_ref()) {
+        cmd.arg("--release");
+    }
+    cmd.args([
+        "--bin",
+        "runtimetest",
+        "--",
+        "-C",
+        "target-feature=+crt-static",
+    ]);
+    let status = cmd.status().context("cargo rustc for the static checker")?;
+    if !status.success() {
+        bail!("building the static checker failed: {status}");
+    }
+    Ok(())
+}
+
 fn checker_path(opts: &Opts) -> Result<PathBuf> {
     let p = match &opts.checker {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("runtimetest"),
     };
+    if opts.checker.is_none() && (!p.exists() || !is_static(&p)?) {
+        relink_checker(&p)?;
+    }
     if !is_static(&p)? {
         bail!(
             "{} is dynamically linked; build it with `cargo rustc --release -p runtime-tests --bin runtimetest -- -C target-feature=+crt-static` (runtime-tests/run.sh does)",
@@ -185,11 +219,21 @@ fn main() -> Result<()> {
             opts.busybox.display()
         );
     }
-    let workdir = opts.root.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("runtime-tests.{}", std::process::id()))
-    });
+    // Always a fresh directory of our own: it is removed at the end.
+    let parent = opts.root.clone().unwrap_or_else(std::env::temp_dir);
+    let workdir = parent.join(format!("runtime-tests.{}", std::process::id()));
+    if workdir.exists() {
+        bail!("{} already exists", workdir.display());
+    }
     fs::create_dir_all(&workdir)?;
     let workdir = workdir.canonicalize()?;
+    let flags = nix::sys::statvfs::statvfs(&workdir)?.flags();
+    if flags.contains(nix::sys::statvfs::FsFlags::ST_NOEXEC) {
+        bail!(
+            "{} is on a noexec mount; pass --root DIR elsewhere",
+            workdir.display()
+        );
+    }
     let template = bundle::build_template(&workdir, &opts.busybox, &checker)?;
     let env = Env {
         runtime: runtime::Runtime {
@@ -201,6 +245,7 @@ fn main() -> Result<()> {
         timeout: Duration::from_secs(opts.timeout),
         force_wasm: opts.wasm,
     };
+    runtime::catch_interrupts();
     println!("TAP version 13");
     println!(
         "# runtime: {} ({})",
@@ -219,6 +264,10 @@ fn main() -> Result<()> {
             Err(_) => failed += 1,
         }
         print_line(i + 1, case.name, &res);
+        if runtime::interrupted() {
+            println!("# interrupted: the remaining cases were not run");
+            break;
+        }
     }
     if !opts.keep {
         ctx::unmount_under(&workdir);
@@ -228,5 +277,6 @@ fn main() -> Result<()> {
     }
     println!("# {:.1}s", started.elapsed().as_secs_f64());
     println!("{passed} passed, {failed} failed, {skipped} skipped");
-    std::process::exit(if failed > 0 { 1 } else { 0 });
+    let ok = failed == 0 && !runtime::interrupted();
+    std::process::exit(if ok { 0 } else { 1 });
 }

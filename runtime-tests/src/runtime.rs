@@ -70,6 +70,31 @@ impl State {
     }
 }
 
+/// Set by SIGINT/SIGTERM: every wait ends as if its deadline had passed, so
+/// the current case cleans up and the run stops.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Route SIGINT and SIGTERM to `INTERRUPTED`.
+pub fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Kill a child and its process group.
 fn kill_group(child: &mut Child) {
     // SAFETY: plain kill(2) on the group we created for this child.
@@ -78,8 +103,24 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Run `cmd` with stdout/stderr in `out`/`err`, killing it at `deadline`.
-pub fn run_until(mut cmd: Command, out: &Path, err: &Path, deadline: Instant) -> Result<Output> {
+/// Run `cmd` with stdout/stderr in `out`/`err`, killing it at `deadline`
+/// (or on SIGINT/SIGTERM).
+pub fn run_until(cmd: Command, out: &Path, err: &Path, deadline: Instant) -> Result<Output> {
+    run_cmd(cmd, out, err, deadline, true)
+}
+
+/// `run_until`, but not cut short by SIGINT/SIGTERM (for cleanup).
+pub fn run_cleanup(cmd: Command, out: &Path, err: &Path, deadline: Instant) -> Result<Output> {
+    run_cmd(cmd, out, err, deadline, false)
+}
+
+fn run_cmd(
+    mut cmd: Command,
+    out: &Path,
+    err: &Path,
+    deadline: Instant,
+    interruptible: bool,
+) -> Result<Output> {
     let args: Vec<String> = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| a.to_string_lossy().into_owned())
@@ -96,7 +137,7 @@ pub fn run_until(mut cmd: Command, out: &Path, err: &Path, deadline: Instant) ->
         if let Some(st) = child.try_wait()? {
             break Some(st);
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline || (interruptible && interrupted()) {
             kill_group(&mut child);
             break None;
         }
@@ -141,5 +182,38 @@ impl Runtime {
                     .to_string()
             })
             .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_parse() {
+        let st = State::parse(
+            r#"{"ociVersion":"1.0.2","id":"x","status":"created","pid":42,"bundle":"/b"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (st.status.as_str(), st.pid, st.str("bundle")),
+            ("created", 42, "/b")
+        );
+        assert!(State::parse("not json").is_err());
+    }
+
+    #[test]
+    fn run_until_times_out() {
+        let dir = std::env::temp_dir();
+        let (o, e) = (
+            dir.join("rt-test-timeout.out"),
+            dir.join("rt-test-timeout.err"),
+        );
+        let mut cmd = Command::new("sleep");
+        cmd.arg("10");
+        let started = Instant::now();
+        let r = run_until(cmd, &o, &e, Instant::now() + Duration::from_millis(200));
+        assert!(r.is_err() && started.elapsed() < Duration::from_secs(5));
+        let _ = (std::fs::remove_file(o), std::fs::remove_file(e));
     }
 }

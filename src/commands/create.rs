@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use libcgroups::common::{CgroupConfig, CgroupManager};
+use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
@@ -71,6 +71,7 @@ fn build(
         .with_no_pivot(args.no_pivot)
         .build()
         .map_err(anyhow::Error::from)?;
+    apply_disable_oom_killer(&container, &bundle.spec)?;
     Meta {
         oci_version: bundle.spec.version().clone(),
         rootfs: bundle.rootfs.clone(),
@@ -96,6 +97,32 @@ fn plan_workload(bundle: &Bundle, global: &GlobalOpts) -> Result<Option<WasmWork
         wasm::Role::Init,
         wasm::memory_limit(&bundle.spec),
     )
+}
+
+/// libcontainer 0.7 applies the cgroup with `disable_oom_killer: false` whatever
+/// `linux.resources.memory.disableOOMKiller` says; apply the memory section again with it.
+fn apply_disable_oom_killer(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
+        return Ok(());
+    };
+    let disable = resources
+        .memory()
+        .as_ref()
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    if !disable {
+        return Ok(());
+    }
+    let mut memory_only = oci_spec::runtime::LinuxResources::default();
+    memory_only.set_memory(resources.memory().clone());
+    container::cgroup_manager(container)?
+        .apply(&ControllerOpt {
+            resources: &memory_only,
+            disable_oom_killer: true,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .context("cannot disable the OOM killer")
 }
 
 /// Best-effort removal of what a failed create may have left: processes in the container's

@@ -19,10 +19,15 @@ pub fn update(args: &UpdateArgs, global: &GlobalOpts) -> Result<i32> {
     if container.status() == ContainerStatus::Stopped {
         bail!("container {} is not running", args.container_id);
     }
+    let disable_oom_killer = resources
+        .memory()
+        .as_ref()
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
     container::cgroup_manager(&container)?
         .apply(&ControllerOpt {
             resources: &resources,
-            disable_oom_killer: false,
+            disable_oom_killer,
             oom_score_adj: None,
             freezer_state: None,
         })

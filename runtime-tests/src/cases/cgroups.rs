@@ -93,6 +93,19 @@ pub fn cases() -> Vec<Case> {
             |h| need(h, "pids"),
             |c| pids(c, true)
         ),
+        cg_case!("linux_cgroups_v2_pids", |h| h.v2("pids").err(), v2_pids),
+        cg_case!(
+            "linux_cgroups_v2_memory",
+            |h| h.v2("memory").err(),
+            v2_memory
+        ),
+        cg_case!(
+            "linux_cgroups_v2_cpus",
+            |h| h.v2("cpu").err().or_else(|| h.v2("cpuset").err()),
+            v2_cpus
+        ),
+        cg_case!("linux_cgroups_v2_io", skip_v2_io, v2_io),
+        cg_case!("linux_cgroups_v2_hugetlb", skip_v2_hugetlb, v2_hugetlb),
     ]
 }
 
@@ -185,14 +198,23 @@ fn skip_kmem_tcp(h: &Host) -> Option<String> {
 /// The host directory of the container's cgroup for `ctrl`, checked
 /// against cgroupsPath (equal if absolute, a suffix if relative).
 fn cgroup_dir(ctx: &Ctx, pid: i64, ctrl: &str, cg: &str) -> Result<PathBuf> {
-    let mnt = ctx.host().v1(ctrl).map_err(|e| anyhow!(e))?;
+    // "v2:<controller>" is a file of the unified hierarchy.
+    let (mnt, wanted) = match ctrl.strip_prefix("v2:") {
+        Some(c) => (ctx.host().v2(c).map_err(|e| anyhow!(e))?, ""),
+        None => (ctx.host().v1(ctrl).map_err(|e| anyhow!(e))?, ctrl),
+    };
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
     let path = text
         .lines()
         .find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, c, p) = (f.next()?, f.next()?, f.next()?);
-            c.split(',').any(|x| x == ctrl).then(|| p.to_string())
+            let hit = if wanted.is_empty() {
+                c.is_empty()
+            } else {
+                c.split(',').any(|x| x == wanted)
+            };
+            hit.then(|| p.to_string())
         })
         .ok_or_else(|| anyhow!("container is in no {ctrl} cgroup"))?;
     if cg.starts_with('/') {
@@ -416,6 +438,93 @@ fn pids(ctx: &mut Ctx, relative: bool) -> CaseResult {
         relative,
         json!({"pids": {"limit": 1000}}),
         &[eq("pids", "pids.max", 1000)],
+    )?;
+    pass()
+}
+
+fn skip_v2_io(h: &Host) -> Option<String> {
+    h.v2("io").err().or_else(|| {
+        h.disk
+            .is_none()
+            .then(|| "no block device in /sys/block".into())
+    })
+}
+
+fn skip_v2_hugetlb(h: &Host) -> Option<String> {
+    let mut why: Vec<String> = h.v2("hugetlb").err().into_iter().collect();
+    if h.hugepages.is_empty() {
+        why.push(
+            "no huge pages reserved on this host (/sys/kernel/mm/hugepages/*/nr_hugepages are 0)"
+                .into(),
+        );
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+// cgroup v2: the OCI values as runc, crun and youki write them.
+
+fn v2_pids(ctx: &mut Ctx) -> CaseResult {
+    run(
+        ctx,
+        false,
+        json!({"pids": {"limit": 1000}}),
+        &[eq("v2:pids", "pids.max", 1000)],
+    )?;
+    pass()
+}
+
+/// memory.swap.max holds swap minus limit (OCI swap is memory+swap).
+fn v2_memory(ctx: &mut Ctx) -> CaseResult {
+    let limit = 50593792u64;
+    let res = json!({"memory": {"limit": limit, "reservation": limit / 2, "swap": 2 * limit}});
+    let checks = [
+        eq("v2:memory", "memory.max", limit),
+        eq("v2:memory", "memory.low", limit / 2),
+        eq("v2:memory", "memory.swap.max", limit),
+    ];
+    run(ctx, false, res, &checks)?;
+    pass()
+}
+
+/// cpu.weight is left out: its conversion from shares differs between
+/// runtime versions.
+fn v2_cpus(ctx: &mut Ctx) -> CaseResult {
+    let res = json!({"cpu": {"period": 100000, "quota": 50000, "cpus": "0", "mems": "0"}});
+    let checks = [
+        eq("v2:cpu", "cpu.max", "50000 100000"),
+        eq("v2:cpuset", "cpuset.cpus", "0"),
+        eq("v2:cpuset", "cpuset.mems", "0"),
+    ];
+    run(ctx, false, res, &checks)?;
+    pass()
+}
+
+fn v2_io(ctx: &mut Ctx) -> CaseResult {
+    let (ma, mi) = ctx.host().disk.ok_or_else(|| anyhow!("no disk"))?;
+    let dev = |rate: u64| json!([{"major": ma, "minor": mi, "rate": rate}]);
+    let res = json!({"blockIO": {
+        "throttleReadBpsDevice": dev(102400), "throttleWriteBpsDevice": dev(204800),
+        "throttleReadIOPSDevice": dev(300), "throttleWriteIOPSDevice": dev(400)
+    }});
+    let line = format!("{ma}:{mi} rbps=102400 wbps=204800 riops=300 wiops=400");
+    run(ctx, false, res, &[has("v2:io", "io.max", line)])?;
+    pass()
+}
+
+fn v2_hugetlb(ctx: &mut Ctx) -> CaseResult {
+    let size = ctx
+        .host()
+        .hugepages
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("no huge pages"))?;
+    let limit: u64 = 64 << 20;
+    let res = json!({"hugepageLimits": [{"pageSize": size, "limit": limit}]});
+    run(
+        ctx,
+        false,
+        res,
+        &[eq("v2:hugetlb", &format!("hugetlb.{size}.max"), limit)],
     )?;
     pass()
 }
