@@ -56,7 +56,12 @@ pub struct GlobalOpts {
 
     /// Engine for Wasm containers (default: the first compiled in; per container: annotation
     /// io.github.runw.wasm.engine)
-    #[arg(long = "wasm-engine", global = true, env = "RUNW_WASM_ENGINE", value_enum)]
+    #[arg(
+        long = "wasm-engine",
+        global = true,
+        env = "RUNW_WASM_ENGINE",
+        value_enum
+    )]
     pub wasm_engine: Option<crate::wasm::EngineKind>,
 
     /// Run an entrypoint that starts with the Wasm magic bytes as Wasm even without a Wasm

@@ -65,9 +65,17 @@ fn wasm_bundle(id: &str, module_path: &str, module: &[u8]) -> Bundle {
 fn wat_hello_world_runs_without_annotation() {
     let runw = Runw::new();
     let id = unique_id("hello");
-    let bundle = wasm_bundle(&id, "/app/hello.wasm", &wat(&wat_hello("hello from wasm\n")));
+    let bundle = wasm_bundle(
+        &id,
+        "/app/hello.wasm",
+        &wat(&wat_hello("hello from wasm\n")),
+    );
     let (code, out, err) = runw.run_bundle(&bundle, &id);
-    assert_eq!((code, out.as_str()), (0, "hello from wasm\n"), "stderr: {err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello from wasm\n"),
+        "stderr: {err}"
+    );
     runw.assert_root_empty();
     assert_no_cgroup(&id);
 }
@@ -82,7 +90,11 @@ fn wat_text_module_runs_with_annotation() {
         .set("/process/cwd", json!("/app"))
         .annotate("run.oci.handler", "wasm");
     let (code, out, err) = runw.run_bundle(&bundle, &id);
-    assert_eq!((code, out.as_str()), (0, "hello from text\n"), "stderr: {err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello from text\n"),
+        "stderr: {err}"
+    );
 }
 
 #[test]
@@ -137,7 +149,10 @@ fn trap_exits_134_with_wasm_backtrace() {
     assert!(err.contains("wasm module /app/trap.wasm trapped"), "{err}");
     assert!(err.contains("unreachable"), "{err}");
     assert!(err.contains("wasm backtrace"), "{err}");
-    assert!(err.contains("deep"), "backtrace must name the function: {err}");
+    assert!(
+        err.contains("deep"),
+        "backtrace must name the function: {err}"
+    );
 }
 
 #[test]
@@ -225,7 +240,10 @@ fn component_runs_as_wasi_cli_command() {
     bundle.push_env("GREETING=component");
     let (code, out, err) = runw.run_bundle(&bundle, &id);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("hello from C\narg[0]=/app/hello.wasm\narg[1]=comp\n"), "{out}");
+    assert!(
+        out.contains("hello from C\narg[0]=/app/hello.wasm\narg[1]=comp\n"),
+        "{out}"
+    );
     assert!(out.contains("GREETING=component\n"), "{out}");
     // A failing command: main returns 5, which WASI 0.2 reports as exit(err) = 1.
     let id = unique_id("comp");
@@ -293,7 +311,11 @@ fn sleeping_module_lifecycle_pause_exec_ps() {
     // The container's init keeps create's stdio: send it to a file, not a pipe we wait on.
     let log = bundle.dir.path().join("container.out");
     let status = runw.create_detached(&bundle, &id, &log);
-    assert!(status.success(), "create: {}", std::fs::read_to_string(&log).unwrap());
+    assert!(
+        status.success(),
+        "create: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     assert_eq!(runw.status(&id), "created");
     let meta: serde_json::Value = serde_json::from_slice(
         &std::fs::read(runw.root.path().join(&id).join("runw.json")).unwrap(),
@@ -304,7 +326,9 @@ fn sleeping_module_lifecycle_pause_exec_ps() {
 
     // The init never execs: it must be single-threaded (nothing cloned with locks held) and
     // its /proc/<pid>/exe (runw) must not be writable (CVE-2019-5736).
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
     assert_eq!(threads, 1, "the wasm init has {threads} threads");
     let exe = format!("/proc/{pid}/exe");
     let err = std::fs::OpenOptions::new()
@@ -327,7 +351,9 @@ fn sleeping_module_lifecycle_pause_exec_ps() {
     assert!(out.status.success(), "start: {}", stderr(&out));
     runw.wait_status(&id, "running");
     std::thread::sleep(Duration::from_millis(200));
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
     assert_eq!(threads, 1, "the running wasm init has {threads} threads");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let rss_kib: u64 = status
@@ -371,26 +397,42 @@ fn sleeping_module_lifecycle_pause_exec_ps() {
 fn annotation_matrix() {
     let runw = Runw::new();
     let hello = wat(&wat_hello("wasm\n"));
-    // (annotations, entrypoint is wasm, expected stdout or error fragment)
     let handler = "run.oci.handler";
     let variant = "module.wasm.image/variant";
     let sandbox = "io.kubernetes.cri.container-type";
-    let cases: Vec<(Vec<(&str, &str)>, bool, Result<&str, &str>)> = vec![
+    // (annotations, entrypoint is Wasm, stdout or a fragment of the create error)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, bool, Result<&'a str, &'a str>);
+    let cases: Vec<Case> = vec![
         (vec![(handler, "wasm")], true, Ok("wasm\n")),
-        (vec![(handler, "wasm")], false, Err("is not a WebAssembly module")),
+        (
+            vec![(handler, "wasm")],
+            false,
+            Err("is not a WebAssembly module"),
+        ),
         (vec![(handler, "wasm-smart")], true, Ok("wasm\n")),
         // A pod's Linux sidecar with the pod-wide annotation runs as Linux.
         (vec![(handler, "wasm-smart")], false, Ok("linux\n")),
         (vec![(variant, "compat")], true, Ok("wasm\n")),
-        (vec![(variant, "compat")], false, Err("is not a WebAssembly module")),
+        (
+            vec![(variant, "compat")],
+            false,
+            Err("is not a WebAssembly module"),
+        ),
         (vec![(variant, "compat-smart")], true, Ok("wasm\n")),
         (vec![(variant, "compat-smart")], false, Ok("linux\n")),
         (vec![], true, Ok("wasm\n")),
         (vec![], false, Ok("linux\n")),
         // The sandbox (pause) container is always Linux, even with a Wasm annotation.
-        (vec![(handler, "wasm"), (sandbox, "sandbox")], false, Ok("linux\n")),
         (
-            vec![(variant, "compat"), ("io.kubernetes.cri-o.ContainerType", "sandbox")],
+            vec![(handler, "wasm"), (sandbox, "sandbox")],
+            false,
+            Ok("linux\n"),
+        ),
+        (
+            vec![
+                (variant, "compat"),
+                ("io.kubernetes.cri-o.ContainerType", "sandbox"),
+            ],
             false,
             Ok("linux\n"),
         ),
@@ -560,10 +602,16 @@ fn concurrent_creates_of_one_module_share_the_cache() {
 
 #[test]
 fn version_and_features_list_the_engines() {
-    let out = std::process::Command::new(RUNW).arg("--version").output().unwrap();
+    let out = std::process::Command::new(RUNW)
+        .arg("--version")
+        .output()
+        .unwrap();
     let text = stdout(&out);
     assert!(text.contains("wasm engines: wasmtime 48."), "{text}");
-    let out = std::process::Command::new(RUNW).arg("features").output().unwrap();
+    let out = std::process::Command::new(RUNW)
+        .arg("features")
+        .output()
+        .unwrap();
     let features: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let annotations = &features["annotations"];
     assert_eq!(annotations["io.github.runw.wasm"], "true");
@@ -574,7 +622,11 @@ fn version_and_features_list_the_engines() {
     let unsafe_annotations = features["potentiallyUnsafeConfigAnnotations"]
         .as_array()
         .unwrap();
-    for key in ["run.oci.handler", "module.wasm.image/variant", "io.github.runw."] {
+    for key in [
+        "run.oci.handler",
+        "module.wasm.image/variant",
+        "io.github.runw.",
+    ] {
         assert!(unsafe_annotations.contains(&json!(key)), "{key}");
     }
 }

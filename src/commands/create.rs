@@ -114,7 +114,7 @@ fn apply_disable_oom_killer(container: &Container, spec: &oci_spec::runtime::Spe
         return Ok(());
     }
     let mut memory_only = oci_spec::runtime::LinuxResources::default();
-    memory_only.set_memory(resources.memory().clone());
+    memory_only.set_memory(*resources.memory());
     container::cgroup_manager(container)?
         .apply(&ControllerOpt {
             resources: &memory_only,

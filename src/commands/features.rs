@@ -98,7 +98,11 @@ fn unsafe_annotations() -> Vec<String> {
         // Prefix: io.github.runw.wasm.engine and future runw annotations.
         "io.github.runw.".to_string(),
     ];
-    keys.extend(crate::wasm::detect::SANDBOX_KEYS.iter().map(|k| k.to_string()));
+    keys.extend(
+        crate::wasm::detect::SANDBOX_KEYS
+            .iter()
+            .map(|k| k.to_string()),
+    );
     keys
 }
 

@@ -42,10 +42,7 @@ impl Cache {
         hash.update(engine_tag.as_bytes());
         hash.update([0]);
         hash.update(binary);
-        hash.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn path(&self, key: &str) -> PathBuf {

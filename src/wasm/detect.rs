@@ -157,7 +157,10 @@ impl RootView {
             .binds
             .iter()
             .find_map(|(dest, src)| Some((src.as_path(), guest.strip_prefix(dest).ok()?)))
-            .unwrap_or((self.root.as_path(), guest.strip_prefix("/").unwrap_or(&guest)));
+            .unwrap_or((
+                self.root.as_path(),
+                guest.strip_prefix("/").unwrap_or(&guest),
+            ));
         if root.is_file() && inner.as_os_str().is_empty() {
             // A file bind-mounted onto the path itself.
             return Ok(File::open(root).ok());
@@ -354,10 +357,22 @@ mod tests {
                 .map(|e| e.path)
         };
         assert_eq!(find("tool", "/"), Some(PathBuf::from("/usr/bin/tool")));
-        assert_eq!(find("mod.wasm", "/app"), Some(PathBuf::from("/app/mod.wasm")));
-        assert_eq!(find("./mod.wasm", "/app"), Some(PathBuf::from("/app/mod.wasm")));
-        assert_eq!(find("/app/link.wasm", "/"), Some(PathBuf::from("/app/link.wasm")));
-        assert_eq!(find("../app/mod.wasm", "/usr"), Some(PathBuf::from("/app/mod.wasm")));
+        assert_eq!(
+            find("mod.wasm", "/app"),
+            Some(PathBuf::from("/app/mod.wasm"))
+        );
+        assert_eq!(
+            find("./mod.wasm", "/app"),
+            Some(PathBuf::from("/app/mod.wasm"))
+        );
+        assert_eq!(
+            find("/app/link.wasm", "/"),
+            Some(PathBuf::from("/app/link.wasm"))
+        );
+        assert_eq!(
+            find("../app/mod.wasm", "/usr"),
+            Some(PathBuf::from("/app/mod.wasm"))
+        );
         assert_eq!(find("/app/escape", "/"), None);
         assert_eq!(find("missing", "/"), None);
     }

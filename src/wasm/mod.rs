@@ -113,8 +113,8 @@ pub struct Settings {
 impl Settings {
     pub fn from_global(global: &GlobalOpts) -> Result<Self> {
         let max = cache::parse_size(&global.wasm_cache_size)?;
-        let cache = (!global.no_wasm_cache && max > 0)
-            .then(|| Cache::new(global.wasm_cache.clone(), max));
+        let cache =
+            (!global.no_wasm_cache && max > 0).then(|| Cache::new(global.wasm_cache.clone(), max));
         Ok(Self {
             engine: global.wasm_engine,
             autodetect: global.wasm_autodetect,
@@ -122,7 +122,10 @@ impl Settings {
         })
     }
 
-    fn backend(&self, annotations: Option<&HashMap<String, String>>) -> Result<&'static dyn Backend> {
+    fn backend(
+        &self,
+        annotations: Option<&HashMap<String, String>>,
+    ) -> Result<&'static dyn Backend> {
         let by_annotation = annotations.and_then(|a| a.get(ENGINE_ANNOTATION));
         let kind = match by_annotation {
             Some(name) => match <EngineKind as clap::ValueEnum>::from_str(name, true) {
@@ -136,21 +139,21 @@ impl Settings {
         match kind {
             Some(kind) => backend(kind),
             None => backends()
-                .into_iter()
-                .next()
+                .first()
+                .copied()
                 .ok_or_else(|| anyhow::anyhow!("this runw was built without a wasm engine")),
         }
     }
 }
 
 /// The engines compiled into this binary.
-pub fn backends() -> Vec<&'static dyn Backend> {
-    let mut all: Vec<&'static dyn Backend> = Vec::new();
-    #[cfg(feature = "wasmtime")]
-    all.push(&wasmtime::Wasmtime);
-    #[cfg(feature = "wasmedge")]
-    all.push(&wasmedge::WasmEdge);
-    all
+pub fn backends() -> &'static [&'static dyn Backend] {
+    &[
+        #[cfg(feature = "wasmtime")]
+        &wasmtime::Wasmtime,
+        #[cfg(feature = "wasmedge")]
+        &wasmedge::WasmEdge,
+    ]
 }
 
 fn backend(kind: EngineKind) -> Result<&'static dyn Backend> {
@@ -159,7 +162,8 @@ fn backend(kind: EngineKind) -> Result<&'static dyn Backend> {
         EngineKind::Wasmedge => "wasmedge",
     };
     backends()
-        .into_iter()
+        .iter()
+        .copied()
         .find(|b| b.name() == name)
         .ok_or_else(|| {
             anyhow::anyhow!(
@@ -254,9 +258,7 @@ pub fn plan(
 
 /// The module's binary if the policy makes this content a Wasm workload.
 fn wasm_binary(policy: Policy, content: Content, path: &Path) -> Result<Option<Vec<u8>>> {
-    let named_wasm = path
-        .extension()
-        .is_some_and(|e| e == "wasm" || e == "wat");
+    let named_wasm = path.extension().is_some_and(|e| e == "wasm" || e == "wat");
     match (policy, content) {
         (_, Content::Binary(binary)) => Ok(Some(binary)),
         (Policy::Always | Policy::Smart, Content::Text(binary)) => Ok(Some(binary)),
@@ -313,9 +315,7 @@ pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
 }
 
 fn wasi_of(process: Option<&Process>, memory_limit: Option<u64>) -> Wasi {
-    let args = process
-        .and_then(|p| p.args().clone())
-        .unwrap_or_default();
+    let args = process.and_then(|p| p.args().clone()).unwrap_or_default();
     let env = process
         .and_then(|p| p.env().as_ref())
         .map(|env| {
@@ -407,7 +407,11 @@ mod tests {
     fn wasi_gets_the_process_not_runw() {
         let process = ProcessBuilder::default()
             .args(vec!["/app/x.wasm".to_string(), "a b".to_string()])
-            .env(vec!["A=1".to_string(), "B=x=y".to_string(), "C".to_string()])
+            .env(vec![
+                "A=1".to_string(),
+                "B=x=y".to_string(),
+                "C".to_string(),
+            ])
             .cwd("/app")
             .build()
             .unwrap();
@@ -435,7 +439,9 @@ mod tests {
         let text = || Content::Text(b"\0asm".to_vec());
         assert!(wasm_binary(Policy::Auto, text(), p).unwrap().is_none());
         assert!(wasm_binary(Policy::Smart, text(), p).unwrap().is_some());
-        assert!(wasm_binary(Policy::Smart, Content::Other, p).unwrap().is_none());
+        assert!(wasm_binary(Policy::Smart, Content::Other, p)
+            .unwrap()
+            .is_none());
         let msg = wasm_binary(Policy::Always, Content::Other, Path::new("/bin/sh"))
             .unwrap_err()
             .to_string();

@@ -45,7 +45,11 @@ impl Backend for WasmEdge {
         }
         let loaded = Module::from_bytes(None, module.binary)
             .map_err(|e| PrepareError::Invalid(e.to_string()))?;
-        if let Some(import) = loaded.imports().iter().find(|i| i.module_name() != WASI_MODULE) {
+        if let Some(import) = loaded
+            .imports()
+            .iter()
+            .find(|i| i.module_name() != WASI_MODULE)
+        {
             return Err(PrepareError::Unsatisfiable(format!(
                 "{}::{}",
                 import.module_name(),
@@ -91,8 +95,10 @@ impl WasmEdgeModule {
             instances.insert(wasi_module.name().to_string(), wasi_module.as_mut());
             let store = Store::new(Some(&config), instances).map_err(|e| e.to_string())?;
             let mut vm = Vm::new(store);
-            let module = Module::from_bytes(Some(&config), &self.binary).map_err(|e| e.to_string())?;
-            vm.register_module(None, module).map_err(|e| e.to_string())?;
+            let module =
+                Module::from_bytes(Some(&config), &self.binary).map_err(|e| e.to_string())?;
+            vm.register_module(None, module)
+                .map_err(|e| e.to_string())?;
             vm.run_func(None, "_start", std::iter::empty::<WasmValue>())
                 .map(|_| ())
         };

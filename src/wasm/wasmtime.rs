@@ -14,7 +14,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstancePre, Linker, Module, Store, StoreLimits, StoreLimitsBuilder,
+};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -64,16 +66,30 @@ impl Backend for Wasmtime {
     ) -> Result<Arc<dyn Prepared>, PrepareError> {
         let engine = engine()?;
         let artifact = if module.component {
-            Artifact::Component(compile(engine, module.binary, cache, true, |path| {
-                // SAFETY: cache entries are written by runw only (0700 directory), renamed
-                // into place and never modified; the checksum was verified by `lookup`.
-                unsafe { Component::deserialize_file(engine, path) }
-            }, |bytes| Component::new(engine, bytes))?)
+            Artifact::Component(compile(
+                engine,
+                module.binary,
+                cache,
+                true,
+                |path| {
+                    // SAFETY: cache entries are written by runw only (0700 directory), renamed
+                    // into place and never modified; the checksum was verified by `lookup`.
+                    unsafe { Component::deserialize_file(engine, path) }
+                },
+                |bytes| Component::new(engine, bytes),
+            )?)
         } else {
-            Artifact::Module(compile(engine, module.binary, cache, false, |path| {
-                // SAFETY: as above.
-                unsafe { Module::deserialize_file(engine, path) }
-            }, |bytes| Module::new(engine, bytes))?)
+            Artifact::Module(compile(
+                engine,
+                module.binary,
+                cache,
+                false,
+                |path| {
+                    // SAFETY: as above.
+                    unsafe { Module::deserialize_file(engine, path) }
+                },
+                |bytes| Module::new(engine, bytes),
+            )?)
         };
         let prepared = match artifact {
             Artifact::Module(m) => link_core(engine, &m)?,
@@ -97,7 +113,8 @@ fn compile<A>(
     load: impl Fn(&std::path::Path) -> wasmtime::Result<A>,
     compile_in_memory: impl Fn(&[u8]) -> wasmtime::Result<A>,
 ) -> Result<A, PrepareError> {
-    let invalid = |e: wasmtime::Error| PrepareError::Invalid(format!("{:#}", anyhow::Error::from(e)));
+    let invalid =
+        |e: wasmtime::Error| PrepareError::Invalid(format!("{:#}", anyhow::Error::from(e)));
     let Some(cache) = cache else {
         return compile_in_memory(binary).map_err(invalid);
     };
@@ -184,7 +201,10 @@ fn link_core(engine: &Engine, module: &Module) -> Result<WasmtimeModule, Prepare
             import.name()
         )));
     }
-    if !matches!(module.get_export("_start"), Some(wasmtime::ExternType::Func(_))) {
+    if !matches!(
+        module.get_export("_start"),
+        Some(wasmtime::ExternType::Func(_))
+    ) {
         return Err(PrepareError::Invalid(
             "it exports no _start function (runw runs WASI commands)".into(),
         ));
@@ -201,7 +221,8 @@ fn link_core(engine: &Engine, module: &Module) -> Result<WasmtimeModule, Prepare
 
 fn link_component(engine: &Engine, component: &Component) -> Result<WasmtimeModule, PrepareError> {
     let mut linker = wasmtime::component::Linker::<ComponentHost>::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| PrepareError::Other(e.into()))?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| PrepareError::Other(e.into()))?;
     let pre = linker.instantiate_pre(component).map_err(unsatisfiable)?;
     let pre = CommandPre::new(pre).map_err(|e| {
         PrepareError::Invalid(format!(
@@ -251,7 +272,9 @@ enum RunError {
 
 impl WasmtimeModule {
     async fn run_core(&self, pre: &InstancePre<CoreHost>, wasi: &Wasi) -> Result<i32, RunError> {
-        let ctx = wasi_builder(wasi).map_err(RunError::Instantiate)?.build_p1();
+        let ctx = wasi_builder(wasi)
+            .map_err(RunError::Instantiate)?
+            .build_p1();
         let mut store = Store::new(
             &self.engine,
             CoreHost {
@@ -267,7 +290,10 @@ impl WasmtimeModule {
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(RunError::Instantiate)?;
-        start.call_async(&mut store, ()).await.map_err(RunError::Run)?;
+        start
+            .call_async(&mut store, ())
+            .await
+            .map_err(RunError::Run)?;
         Ok(0)
     }
 
@@ -354,7 +380,10 @@ mod tests {
         let err = prepare(r#"(module (import "env" "f" (func)) (func (export "_start")))"#)
             .err()
             .unwrap();
-        assert!(matches!(err, PrepareError::Unsatisfiable(ref n) if n == "env::f"), "{err:?}");
+        assert!(
+            matches!(err, PrepareError::Unsatisfiable(ref n) if n == "env::f"),
+            "{err:?}"
+        );
         let err = prepare(
             r#"(module (import "wasi_snapshot_preview1" "no_such_call" (func)) (func (export "_start")))"#,
         )
@@ -381,8 +410,13 @@ mod tests {
 
     #[test]
     fn reactors_are_not_commands() {
-        let err = prepare(r#"(module (func (export "_initialize")))"#).err().unwrap();
-        assert!(matches!(err, PrepareError::Invalid(ref m) if m.contains("_start")), "{err:?}");
+        let err = prepare(r#"(module (func (export "_initialize")))"#)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, PrepareError::Invalid(ref m) if m.contains("_start")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -433,13 +467,17 @@ mod tests {
         let engine = engine().ok().unwrap();
         let load = |p: &std::path::Path| unsafe { Module::deserialize_file(engine, p) };
         let fresh = |b: &[u8]| Module::new(engine, b);
-        compile(engine, &binary, Some(&cache), false, load, fresh).ok().unwrap();
+        compile(engine, &binary, Some(&cache), false, load, fresh)
+            .ok()
+            .unwrap();
         let key = Cache::key(&binary, &cache_tag(engine, false));
         let (path, len) = cache.lookup(&key).unwrap();
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         // A foreign artifact with a valid checksum is refused by wasmtime and replaced.
         cache.store(&key, b"not an artifact").unwrap();
-        compile(engine, &binary, Some(&cache), false, load, fresh).ok().unwrap();
+        compile(engine, &binary, Some(&cache), false, load, fresh)
+            .ok()
+            .unwrap();
         let (_, len2) = cache.lookup(&key).unwrap();
         assert_eq!(len, len2);
         assert!(std::fs::metadata(&path).unwrap().modified().unwrap() >= mtime);

@@ -73,7 +73,12 @@ impl Runw {
     }
 
     /// `runw create` with the container's stdio (inherited from runw) going to `log`.
-    pub fn create_detached(&self, bundle: &Bundle, id: &str, log: &Path) -> std::process::ExitStatus {
+    pub fn create_detached(
+        &self,
+        bundle: &Bundle,
+        id: &str,
+        log: &Path,
+    ) -> std::process::ExitStatus {
         self.ids.lock().unwrap().push(id.to_string());
         let file = std::fs::File::create(log).unwrap();
         self.command(&["create", "--bundle", bundle.dir_str(), id])
