@@ -37,6 +37,7 @@ impl Executor for WorkloadExecutor {
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        reopen_dev_null_for_writing();
         match &self.wasm {
             // Found, read, compiled and linked on the host already.
             Some(_) => Ok(()),
@@ -49,6 +50,33 @@ impl Executor for WorkloadExecutor {
             // The module gets process.env through WASI; runw's own environment stays as is.
             Some(_) => Ok(()),
             None => DefaultExecutor {}.setup_envs(envs),
+        }
+    }
+}
+
+/// libcontainer 0.7 points stdio fds that refer to the host's /dev/null at the container's
+/// /dev/null, but opens that read-only: a container started with stdout on /dev/null (runc
+/// works) then gets EBADF on every write. Runs in the init after that step: stdout and stderr
+/// on a read-only /dev/null get a write-only one.
+fn reopen_dev_null_for_writing() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(null) = std::fs::metadata("/dev/null") else {
+        return;
+    };
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        let Ok(stat) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        // SAFETY: F_GETFL on a descriptor number only reads its flags.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        let read_only = flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDONLY;
+        if stat.st_rdev == null.rdev() && stat.st_mode & libc::S_IFMT == libc::S_IFCHR && read_only
+        {
+            if let Ok(file) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                // SAFETY: dup2 onto a standard descriptor of this process.
+                unsafe { libc::dup2(file.as_raw_fd(), fd) };
+            }
         }
     }
 }
