@@ -12,6 +12,7 @@ use crate::bundle::{self, Bundle};
 use crate::cli::{CreateArgs, GlobalOpts};
 use crate::container::{self, ContainerLock};
 use crate::executor::WorkloadExecutor;
+use crate::hooks;
 use crate::state::Meta;
 
 pub fn create(args: &CreateArgs, global: &GlobalOpts) -> Result<i32> {
@@ -69,10 +70,13 @@ fn build(
         .build()
         .map_err(anyhow::Error::from)?;
     apply_disable_oom_killer(&container, &bundle.spec)?;
+    let hooks = hooks::take_from_libcontainer(&container)?;
     Meta {
         oci_version: bundle.spec.version().clone(),
         rootfs: bundle.rootfs.clone(),
         workload: "linux".into(),
+        poststart: hooks.poststart,
+        poststop: hooks.poststop,
     }
     .save(&container.root)?;
     Ok(container)
@@ -93,7 +97,7 @@ fn apply_disable_oom_killer(container: &Container, spec: &oci_spec::runtime::Spe
         return Ok(());
     }
     let mut memory_only = oci_spec::runtime::LinuxResources::default();
-    memory_only.set_memory(resources.memory().clone());
+    memory_only.set_memory(*resources.memory());
     container::cgroup_manager(container)?
         .apply(&ControllerOpt {
             resources: &memory_only,
