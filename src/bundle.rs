@@ -32,6 +32,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     })?;
     let spec = parse_config(&text).with_context(|| config_path.display().to_string())?;
     let rootfs = rootfs_of(&dir, &spec)?;
+    check_rlimits(&spec)?;
     Ok(Bundle { dir, spec, rootfs })
 }
 
@@ -84,6 +85,44 @@ fn check_oci_version(version: &str) -> Result<()> {
             "unsupported ociVersion {version:?}: runw supports runtime-spec {SUPPORTED_OCI_MAJOR}.x (up to {})",
             oci_spec::runtime::VERSION
         );
+    }
+    Ok(())
+}
+
+/// Raising a hard rlimit needs CAP_SYS_RESOURCE. Without it libcontainer fails deep in the
+/// intermediate process with a bare "EPERM"; say which limit instead, before creating anything.
+fn check_rlimits(spec: &Spec) -> Result<()> {
+    let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().as_ref());
+    let Some(rlimits) = rlimits else {
+        return Ok(());
+    };
+    let privileged = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_RESOURCE,
+    )
+    .unwrap_or(false);
+    if privileged {
+        return Ok(());
+    }
+    for rlimit in rlimits {
+        let mut current = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct we pass; the enum's order is the kernel's.
+        if unsafe { libc::getrlimit(rlimit.typ() as libc::__rlimit_resource_t, &mut current) } != 0
+        {
+            continue;
+        }
+        if current.rlim_max != libc::RLIM_INFINITY && rlimit.hard() > current.rlim_max {
+            bail!(
+                "cannot set rlimit {}: hard limit {} is above the current hard limit {} and runw lacks CAP_SYS_RESOURCE",
+                rlimit.typ(),
+                rlimit.hard(),
+                current.rlim_max
+            );
+        }
     }
     Ok(())
 }

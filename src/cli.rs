@@ -232,7 +232,7 @@ pub struct KillArgs {
     pub all: bool,
     pub container_id: String,
     /// Signal name (KILL, SIGKILL, RTMIN+3) or number (1-64)
-    #[arg(default_value = "SIGTERM")]
+    #[arg(default_value = "SIGTERM", allow_negative_numbers = true)]
     pub signal: String,
 }
 

@@ -62,6 +62,19 @@ pub fn report_error(msg: &str) {
     eprintln!("{msg}");
 }
 
+/// Reports a warning (the command goes on): a `warning` line in the log and on stderr.
+pub fn report_warning(msg: &str) {
+    let msg = single_line(msg);
+    if let Some(sink) = SINK.get() {
+        let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+        let format = sink.format;
+        if let Some(file) = sink.file.as_mut() {
+            let _ = file.write_all(format_line(format, "warning", &msg).as_bytes());
+        }
+    }
+    eprintln!("warning: {msg}");
+}
+
 fn write_line(level: &str, msg: &str) {
     let Some(sink) = SINK.get() else { return };
     let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod container;
 mod executor;
+mod hooks;
 mod logging;
 mod seal;
 mod signal;
@@ -47,10 +48,16 @@ fn main() {
     match commands::dispatch(command, &cli.global) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            logging::report_error(&format!("{err:#}"));
+            logging::report_error(&error_message(&err));
             std::process::exit(1);
         }
     }
+}
+
+/// The whole cause chain on one line. Some libcontainer messages name youki, whose library it
+/// is ("cannot use console socket if youki will not detach"); to runw's users they are runw's.
+fn error_message(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace("youki", "runw")
 }
 
 fn version_text() -> String {

@@ -24,6 +24,11 @@ pub struct Meta {
     /// "linux" or "wasm:<engine>": how the init process runs its workload.
     #[serde(default)]
     pub workload: String,
+    /// poststart and poststop hooks, which runw runs itself (see hooks.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<oci_spec::runtime::Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<oci_spec::runtime::Hook>,
 }
 
 impl Meta {
@@ -160,6 +165,7 @@ mod tests {
             oci_version: "1.2.0".into(),
             rootfs: "/r".into(),
             workload: "linux".into(),
+            ..Default::default()
         };
         meta.save(dir.path()).unwrap();
         let back = Meta::load(dir.path()).unwrap();

@@ -12,6 +12,7 @@ use crate::bundle::{self, Bundle};
 use crate::cli::{CreateArgs, GlobalOpts};
 use crate::container::{self, ContainerLock};
 use crate::executor::WorkloadExecutor;
+use crate::hooks;
 use crate::state::Meta;
 use crate::wasm::{self, detect::RootView, WasmWorkload};
 
@@ -72,10 +73,13 @@ fn build(
         .build()
         .map_err(anyhow::Error::from)?;
     apply_disable_oom_killer(&container, &bundle.spec)?;
+    let hooks = hooks::take_from_libcontainer(&container)?;
     Meta {
         oci_version: bundle.spec.version().clone(),
         rootfs: bundle.rootfs.clone(),
         workload,
+        poststart: hooks.poststart,
+        poststop: hooks.poststop,
     }
     .save(&container.root)?;
     Ok(container)

@@ -1,10 +1,12 @@
 //! `runw delete`: remove a stopped (or, with `--force`, any) container and its resources.
 
 use anyhow::{bail, Context, Result};
-use libcontainer::container::ContainerStatus;
+use libcontainer::container::{Container, ContainerStatus};
 
 use crate::cli::{DeleteArgs, GlobalOpts};
 use crate::container::{self, status_name, ContainerLock};
+use crate::hooks;
+use crate::state::Meta;
 
 pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
     let id = &args.container_id;
@@ -41,8 +43,16 @@ pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
             status_name(status)
         );
     }
-    container
-        .delete(args.force)
-        .with_context(|| format!("cannot delete container {id}"))?;
+    delete_container(&mut container, args.force)?;
     Ok(0)
+}
+
+/// Deletes a container and then runs its poststop hooks (failures are warnings).
+pub fn delete_container(container: &mut Container, force: bool) -> Result<()> {
+    let meta = Meta::load(&container.root).unwrap_or_default();
+    container
+        .delete(force)
+        .with_context(|| format!("cannot delete container {}", container.id()))?;
+    hooks::run_warning_only("poststop", &meta.poststop, container, None);
+    Ok(())
 }

@@ -4,6 +4,8 @@
 use anyhow::{Context, Result};
 
 use super::create::create_locked;
+use super::delete::delete_container;
+use super::start::start_container;
 use super::wait::forward_signals_and_wait;
 use crate::cli::{GlobalOpts, RunArgs};
 use crate::container::{self, ContainerLock};
@@ -14,8 +16,8 @@ pub fn run(args: &RunArgs, global: &GlobalOpts) -> Result<i32> {
     let pid = {
         let lock = ContainerLock::exclusive(&root, id)?;
         let mut container = create_locked(&args.create, global, &root, args.detach, &lock)?;
-        if let Err(err) = container.start() {
-            let _ = container.delete(true);
+        if let Err(err) = start_container(&mut container) {
+            let _ = delete_container(&mut container, true);
             return Err(err).with_context(|| format!("cannot start container {id}"));
         }
         container.pid().context("container has no init process")?
@@ -26,7 +28,7 @@ pub fn run(args: &RunArgs, global: &GlobalOpts) -> Result<i32> {
     let status = forward_signals_and_wait(pid)?;
     if !args.keep {
         let (mut container, _lock) = container::open_exclusive(&root, id)?;
-        container.delete(true)?;
+        delete_container(&mut container, true)?;
     }
     Ok(status)
 }
