@@ -43,9 +43,18 @@ json.dump(c, open(path, "w"))
 PY
 }
 
+# A hello world that uses stdio, the environment and formatted output, as a real one does:
+# with wasi-libc that is a ~200 KB module.
 cat >"$WORK/hello.c" <<'C'
 #include <stdio.h>
-int main(void) { printf("hello from wasm\n"); return 0; }
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    const char *who = getenv("WHO");
+    printf("hello from wasm, %s (%d args, %.1f%%)\n", who ? who : "world", argc, 100.0);
+    FILE *f = fopen("/etc/hostname", "r");
+    if (f) fclose(f);
+    return 0;
+}
 C
 cat >"$WORK/sleep.c" <<'C'
 #include <unistd.h>
@@ -62,7 +71,7 @@ echo "module: $(stat -c %s "$WORK/wasm/rootfs/app/hello.wasm") bytes; $N runs ea
 time_ms() {
     local t0 t1
     t0=$(date +%s%N)
-    "$@" >/dev/null
+    "$@" >"$WORK/out" 2>&1 || { cat "$WORK/out" >&2; return 1; }
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000))
 }
