@@ -165,10 +165,17 @@ impl RootView {
             // A file bind-mounted onto the path itself.
             return Ok(File::open(root).ok());
         }
-        let root = match pathrs::Root::open(root) {
-            Ok(root) => root,
+        // Opened with std, not `Root::open`, which refuses a magic link like /proc/PID/root.
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(root)
+        {
+            Ok(dir) => dir,
             Err(_) => return Ok(None),
         };
+        let root = pathrs::Root::from_fd(std::os::fd::OwnedFd::from(dir));
         // O_NONBLOCK: a FIFO named as the entrypoint must not hang create.
         use pathrs::flags::OpenFlags;
         let flags = OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK | OpenFlags::O_NOCTTY;
