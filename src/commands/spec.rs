@@ -10,7 +10,7 @@ pub fn spec(args: &SpecArgs) -> Result<i32> {
     if path.exists() {
         bail!("File {} exists. Remove it first", path.display());
     }
-    let spec = if args.rootless {
+    let mut spec = if args.rootless {
         Spec::rootless(
             nix::unistd::geteuid().as_raw(),
             nix::unistd::getegid().as_raw(),
@@ -18,6 +18,8 @@ pub fn spec(args: &SpecArgs) -> Result<i32> {
     } else {
         Spec::default()
     };
+    // oci-spec's default names the host after youki; runc's after itself.
+    spec.set_hostname(Some("runw".to_string()));
     let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
