@@ -1,0 +1,452 @@
+#!/usr/bin/env bash
+# Benchmark (NOT a test): runw side by side with runc (and youki when YOUKI=/path is set).
+#
+#   hack/bench.sh [N]          (or N=.. hack/bench.sh; default N=10 iterations per measurement)
+#   YOUKI=/path/to/youki hack/bench.sh 20
+#   SKIP_CTR=1 hack/bench.sh   skip part 4 (ctr run through the stock shim)
+#   NO_BUILD=1 hack/bench.sh   use the existing target/release/runw (no cargo build)
+#   DENSITY=50                 number of Wasm containers in the density measurement
+#
+# Measures (wall milliseconds, N samples each; see docs/benchmarks.md):
+#   1. Linux lifecycle of a busybox `true` container: create, start, wait-for-exit, delete
+#      separately, and the total of `run`.
+#   2. Wasm: `runw run` of a WAT and a ~200 KB C hello world, cold and warm compiled-code
+#      cache, beside a busybox `echo` Linux container under runw and runc.
+#   3. Memory: VmRSS and Pss of the init of a Linux `sleep` container and of a sleeping Wasm
+#      container; sum of Pss of 50 Wasm containers running at once.
+#   4. `ctr run --rm` of a Linux and a Wasm image through a private containerd and the stock
+#      containerd-shim-runc-v2 (runw vs runc; runc cannot run the Wasm image).
+# Output: bench-results/bench-<date>.md (printed too) and bench-results/bench-<date>.png.
+# Every call is guarded with `timeout 10`; timeouts are counted as hangs in the report.
+# Run as root. Everything (containers, private roots, containerd, temp dirs) is cleaned up
+# on exit, including Ctrl-C.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+N=${1:-${N:-10}}
+DENSITY=${DENSITY:-50}
+RUNW=$HERE/target/release/runw
+RUNC=${RUNC:-/usr/sbin/runc}
+YOUKI=${YOUKI:-}
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+OUTDIR=$HERE/bench-results
+REPORT=$OUTDIR/bench-$STAMP.md
+PLOT=$OUTDIR/bench-$STAMP.png
+WORK=$(mktemp -d /tmp/runw-bench.XXXXXX)
+SAMPLES=$WORK/samples
+mkdir -p "$SAMPLES" "$OUTDIR"
+CTRD_PID=
+
+# ---------------------------------------------------------------- cleanup -------------------
+# cleanup: force-delete every container in every private root, stop our containerd, rm temp.
+cleanup() {
+    set +e
+    local root rt id
+    for root in "$WORK"/root-*; do
+        [ -d "$root" ] || continue
+        rt=${root##*/root-}
+        case $rt in runw*) bin=$RUNW ;; runc*) bin=$RUNC ;; youki*) bin=$YOUKI ;; *) continue ;; esac
+        for id in $(timeout 10 "$bin" --root "$root" list -q 2>/dev/null); do
+            timeout 10 "$bin" --root "$root" delete -f "$id" >/dev/null 2>&1
+        done
+    done
+    if [ -n "$CTRD_PID" ]; then
+        kill "$CTRD_PID" 2>/dev/null; wait "$CTRD_PID" 2>/dev/null
+    fi
+    # The shims of ctr's containers exit with their tasks; unmount anything left under WORK.
+    grep " $WORK" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- setup ---------------------
+setup() {
+    # shellcheck source=hack/setup.sh
+    . "$HERE/hack/setup.sh"
+    local pkg missing=()
+    for pkg in gnuplot-nox wabt; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+            echo "bench: could not install ${missing[*]} (no plot / no WAT module)" >&2
+    fi
+    # NO_BUILD=1 uses the existing target/release/runw (the build takes minutes on 2 cores).
+    if [ -z "${NO_BUILD:-}" ] || [ ! -x "$RUNW" ]; then (cd "$HERE" && cargo build --release -q); fi
+}
+
+# bundle DIR ARGS_JSON: a busybox rootfs and a config.json from `runw spec`, no terminal.
+bundle() {
+    local dir=$1 args=$2
+    mkdir -p "$dir/rootfs"/{bin,app,proc,dev,sys,tmp,etc}
+    cp /bin/busybox "$dir/rootfs/bin/busybox"
+    for a in sh echo sleep true; do ln -sf busybox "$dir/rootfs/bin/$a"; done
+    echo bench >"$dir/rootfs/etc/hostname"
+    "$RUNW" spec --bundle "$dir"
+    python3 - "$dir/config.json" "$args" <<'PY'
+import json, sys
+path, args = sys.argv[1], json.loads(sys.argv[2])
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = args
+json.dump(c, open(path, "w"))
+PY
+}
+
+# make_bundles: Linux true/echo/sleep, Wasm hello (C, WAT) and a sleeping Wasm module.
+make_bundles() {
+    bundle "$WORK/true" '["true"]'
+    bundle "$WORK/echo" '["echo", "hello from linux"]'
+    bundle "$WORK/sleep" '["sleep", "100"]'
+    # Same C hello world as hack/bench-wasm.sh: stdio + env + printf, ~200 KB with wasi-libc.
+    cat >"$WORK/hello.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    const char *who = getenv("WHO");
+    printf("hello from wasm, %s (%d args, %.1f%%)\n", who ? who : "world", argc, 100.0);
+    FILE *f = fopen("/etc/hostname", "r");
+    if (f) fclose(f);
+    return 0;
+}
+C
+    printf '#include <unistd.h>\nint main(void) { sleep(100); return 0; }\n' >"$WORK/wsleep.c"
+    bundle "$WORK/wasm-c" '["/app/hello.wasm"]'
+    clang --target=wasm32-wasi --sysroot=/usr -O2 -o "$WORK/wasm-c/rootfs/app/hello.wasm" "$WORK/hello.c"
+    bundle "$WORK/wasm-sleep" '["/app/sleep.wasm"]'
+    clang --target=wasm32-wasi --sysroot=/usr -O2 -o "$WORK/wasm-sleep/rootfs/app/sleep.wasm" "$WORK/wsleep.c"
+    HAVE_WAT=
+    if command -v wat2wasm >/dev/null; then
+        bundle "$WORK/wasm-wat" '["/app/hello.wasm"]'
+        cat >"$WORK/hello.wat" <<'WAT'
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from wat\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 15))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+WAT
+        wat2wasm -o "$WORK/wasm-wat/rootfs/app/hello.wasm" "$WORK/hello.wat" && HAVE_WAT=1
+    fi
+    C_SIZE=$(stat -c %s "$WORK/wasm-c/rootfs/app/hello.wasm")
+}
+
+# ---------------------------------------------------------------- timing helpers ------------
+HANGS_runw=0 HANGS_runc=0 HANGS_youki=0 HANGS_ctr=0
+now_us() { echo $(($(date +%s%N) / 1000)); }
+
+# guard RT CMD...: run CMD under `timeout 10`, output discarded; count a hang for RT on 124.
+guard() {
+    local rt=$1 rc=0; shift
+    timeout 10 "$@" >"$WORK/out" 2>&1 </dev/null || rc=$?
+    if [ $rc -eq 124 ]; then
+        eval "HANGS_$rt=\$((HANGS_$rt + 1))"
+    elif [ $rc -ne 0 ]; then
+        echo "bench: [$rt] exit $rc: $*" >&2; tail -3 "$WORK/out" >&2
+    fi
+    return $rc
+}
+
+# sample NAME US: append one sample (microseconds) to measurement NAME.
+sample() { echo "$2" >>"$SAMPLES/$1"; }
+
+# timed NAME RT CMD...: time one guarded command into NAME.
+timed() {
+    local name=$1 rt=$2 t0; shift 2
+    t0=$(now_us)
+    guard "$rt" "$@" || return 0
+    sample "$name" $(($(now_us) - t0))
+}
+
+# wait_stopped BIN ROOT ID: poll `state` until the container has stopped (max 10 s).
+wait_stopped() {
+    local i
+    for ((i = 0; i < 10000; i++)); do
+        "$1" --root "$2" state "$3" 2>/dev/null | grep -q '"status": *"stopped"' && return 0
+        sleep 0.001
+    done
+    return 124
+}
+
+# ---------------------------------------------------------------- 1. Linux lifecycle --------
+# lifecycle RT BIN: create/start/wait/delete of a `true` container, then `run` total.
+lifecycle() {
+    local rt=$1 bin=$2 root=$WORK/root-$1 i id t0
+    for ((i = 0; i < N; i++)); do
+        id=lc$i
+        t0=$(now_us); guard "$rt" "$bin" --root "$root" create -b "$WORK/true" "$id" || continue
+        sample "$rt create" $(($(now_us) - t0))
+        t0=$(now_us); guard "$rt" "$bin" --root "$root" start "$id" && sample "$rt start" $(($(now_us) - t0))
+        t0=$(now_us)
+        if wait_stopped "$bin" "$root" "$id"; then sample "$rt wait-exit" $(($(now_us) - t0))
+        else eval "HANGS_$rt=\$((HANGS_$rt + 1))"; fi
+        t0=$(now_us); guard "$rt" "$bin" --root "$root" delete -f "$id" && sample "$rt delete" $(($(now_us) - t0))
+    done
+    for ((i = 0; i < N; i++)); do
+        timed "$rt run (true)" "$rt" "$bin" --root "$root" run -b "$WORK/true" "run$i"
+    done
+}
+
+# ---------------------------------------------------------------- 2. Wasm hello -------------
+wasm_hello() {
+    local root=$WORK/root-runw i
+    local -A mods=([C]=wasm-c)
+    [ -n "$HAVE_WAT" ] && mods[WAT]=wasm-wat
+    local m
+    for m in "${!mods[@]}"; do
+        # warm the cache once (not sampled)
+        guard runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" run -b "$WORK/${mods[$m]}" "w$m-warmup" || true
+        for ((i = 0; i < N; i++)); do
+            rm -rf "$WORK/cache-cold"
+            timed "runw wasm $m hello (cold)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-cold" run -b "$WORK/${mods[$m]}" "c$m$i"
+            timed "runw wasm $m hello (warm)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" run -b "$WORK/${mods[$m]}" "w$m$i"
+        done
+    done
+    for ((i = 0; i < N; i++)); do
+        timed "runw busybox echo" runw "$RUNW" --root "$root" run -b "$WORK/echo" "e$i"
+        timed "runc busybox echo" runc "$RUNC" --root "$WORK/root-runc" run -b "$WORK/echo" "e$i"
+        [ -n "$YOUKI" ] && timed "youki busybox echo" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/echo" "e$i"
+    done
+    if [ -n "$YOUKI" ]; then
+        # youki with its wasmtime executor: needs the wasm handler annotation on the same module.
+        python3 - "$WORK/wasm-c/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c.setdefault("annotations", {})["run.oci.handler"] = "wasm"
+json.dump(c, open(sys.argv[1], "w"))
+PY
+        for ((i = 0; i < N; i++)); do
+            timed "youki wasm C hello" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/wasm-c" "yw$i"
+        done
+    fi
+}
+
+# ---------------------------------------------------------------- 3. Memory -----------------
+# mem_of RT BIN ROOT ID: "VmRSS_KiB Pss_KiB" of the container's init.
+mem_of() {
+    local pid
+    pid=$(timeout 10 "$2" --root "$3" state "$4" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+    echo "$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status") $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")"
+}
+
+# mem_one RT BIN BUNDLE LABEL: start one sleeping container, record its RSS/Pss, delete it.
+mem_one() {
+    local rt=$1 bin=$2 b=$3 label=$4 root=$WORK/root-$1 m cache=()
+    [ "$rt" = runw ] && cache=(--wasm-cache "$WORK/cache-warm")
+    guard "$rt" "$bin" --root "$root" "${cache[@]}" create -b "$WORK/$b" mem || return 0
+    guard "$rt" "$bin" --root "$root" start mem || true
+    sleep 0.5
+    m=$(mem_of "$rt" "$bin" "$root" mem)
+    MEM+=("| $label | ${m% *} | ${m#* } |")
+    MEMVAL[$label]=${m% *}
+    guard "$rt" "$bin" --root "$root" delete -f mem || true
+}
+
+# density: DENSITY sleeping Wasm containers at once, sum of their inits' Pss.
+density() {
+    local root=$WORK/root-runw-density i total=0 rss=0 m up=0
+    for ((i = 0; i < DENSITY; i++)); do
+        guard runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" create -b "$WORK/wasm-sleep" "d$i" &&
+            guard runw "$RUNW" --root "$root" start "d$i" && up=$((up + 1))
+    done
+    sleep 1
+    for ((i = 0; i < DENSITY; i++)); do
+        m=$(mem_of runw "$RUNW" "$root" "d$i" 2>/dev/null) || continue
+        rss=$((rss + ${m% *})); total=$((total + ${m#* }))
+    done
+    DENSITY_LINE="$up of $DENSITY Wasm containers running: sum of Pss $((total / 1024)) MiB ($((total / (up ? up : 1))) KiB each), sum of VmRSS $((rss / 1024)) MiB"
+    for ((i = 0; i < DENSITY; i++)); do guard runw "$RUNW" --root "$root" delete -f "d$i" || true; done
+}
+
+memory() {
+    MEM=("| init of | VmRSS KiB | Pss KiB |" "|---|---:|---:|")
+    declare -gA MEMVAL
+    mem_one runw "$RUNW" sleep "runw Linux sleep"
+    mem_one runc "$RUNC" sleep "runc Linux sleep"
+    [ -n "$YOUKI" ] && mem_one youki "$YOUKI" sleep "youki Linux sleep"
+    mem_one runw "$RUNW" wasm-sleep "runw Wasm sleep(100)"
+    density
+}
+
+# ---------------------------------------------------------------- 4. ctr run ----------------
+# A private containerd (config, root, state, socket under WORK); images from the integration
+# crate's make-images example.
+ctr_bench() {
+    CTR_NOTE=
+    if [ -n "${SKIP_CTR:-}" ]; then CTR_NOTE="skipped (SKIP_CTR set)"; return; fi
+    local d=$WORK/containerd sock i
+    mkdir -p "$d"
+    if ! cargo run -q --release --manifest-path "$HERE/integration/Cargo.toml" --example make-images -- "$d/img" >/dev/null 2>"$WORK/mk.err"; then
+        CTR_NOTE="skipped: could not build the images ($(tail -1 "$WORK/mk.err"))"; return
+    fi
+    sock=$d/containerd.sock
+    cat >"$d/config.toml" <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+[grpc]
+  address = "$sock"
+[ttrpc]
+  address = "$sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_cri = true
+EOF
+    containerd --config "$d/config.toml" >"$d/log" 2>&1 &
+    CTRD_PID=$!
+    for ((i = 0; i < 100; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
+    local ctr=(ctr --address "$sock" -n bench)
+    "${ctr[@]}" images import --all-platforms "$d/img/busybox.tar" >/dev/null 2>&1 &&
+        "${ctr[@]}" images import --all-platforms "$d/img/wasm.tar" >/dev/null 2>&1 ||
+        { CTR_NOTE="skipped: ctr images import failed"; return; }
+    local bb wasm
+    bb=$("${ctr[@]}" images ls -q | grep -i busybox | head -1)
+    wasm=$("${ctr[@]}" images ls -q | grep -i wasm | head -1)
+    for ((i = 0; i < N; i++)); do
+        timed "ctr run runw Linux" ctr "${ctr[@]}" run --rm --runc-binary "$RUNW" --runc-root "$WORK/root-runw-ctr" "$bb" "r$i" true
+        timed "ctr run runc Linux" ctr "${ctr[@]}" run --rm --runc-binary "$RUNC" --runc-root "$WORK/root-runc-ctr" "$bb" "c$i" true
+        timed "ctr run runw Wasm hello" ctr "${ctr[@]}" run --rm --runc-binary "$RUNW" --runc-root "$WORK/root-runw-ctr" "$wasm" "w$i" /hello.wasm
+    done
+}
+
+# ---------------------------------------------------------------- report --------------------
+# stats NAME: "min median p95" in ms of NAME's samples (nearest-rank p95).
+stats() {
+    sort -n "$SAMPLES/$1" | awk '{a[NR]=$1} END {
+        m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+        p = int(0.95 * NR + 0.999); if (p < 1) p = 1
+        printf "%.2f %.2f %.2f %d", a[1] / 1000, m / 1000, a[p] / 1000, NR }'
+}
+med() { local s; s=($(stats "$1")); echo "${s[1]}"; }
+ratio() { [ -s "$SAMPLES/$1" ] && [ -s "$SAMPLES/$2" ] && awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", a / b }' || echo "n/a"; }
+
+# reference NAME: the runc measurement NAME is compared with.
+reference() {
+    case $1 in
+    *create) echo "runc create" ;; *start) echo "runc start" ;; *wait-exit) echo "runc wait-exit" ;;
+    *delete) echo "runc delete" ;; *"run (true)") echo "runc run (true)" ;;
+    "ctr run"*Linux) echo "ctr run runc Linux" ;; "ctr run"*) echo "ctr run runc Linux" ;;
+    *) echo "runc busybox echo" ;;
+    esac
+}
+
+# check LABEL VALUE OP LIMIT: one target line, MET or MISSED.
+check() {
+    local verdict
+    if [ "$2" = n/a ]; then verdict="not measured"
+    elif awk -v v="$2" -v l="$4" "BEGIN { exit !(v $3 l) }"; then verdict="met"
+    else verdict="**MISSED**"; fi
+    echo "| $1 | $2 | $3 $4 | $verdict |"
+}
+
+report() {
+    local name s order=()
+    for name in create start wait-exit delete "run (true)"; do
+        order+=("runw $name" "runc $name" "youki $name")
+    done
+    order+=("runw wasm WAT hello (cold)" "runw wasm WAT hello (warm)" "runw wasm C hello (cold)" "runw wasm C hello (warm)"
+        "youki wasm C hello" "runw busybox echo" "runc busybox echo" "youki busybox echo"
+        "ctr run runw Linux" "ctr run runc Linux" "ctr run runw Wasm hello")
+    {
+        echo "# runw benchmark $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "$(nproc) cores, $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo), load average at start $LOAD0;" \
+            "cgroup $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1/;s/cgroup2fs/v2/'); N=$N samples per row; C module $C_SIZE bytes."
+        echo "runw: $("$RUNW" --version | paste -sd" " -); runc: $("$RUNC" --version | head -1)${YOUKI:+; youki: $("$YOUKI" --version | head -1)}"
+        echo
+        echo "| measurement | n | min ms | median ms | p95 ms | median / runc |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        for name in "${order[@]}"; do
+            [ -s "$SAMPLES/$name" ] || continue
+            s=($(stats "$name"))
+            echo "| $name | ${s[3]} | ${s[0]} | ${s[1]} | ${s[2]} | $(ratio "$name" "$(reference "$name")") |"
+        done
+        echo
+        echo "Hangs (calls killed by timeout 10): runw $HANGS_runw, runc $HANGS_runc${YOUKI:+, youki $HANGS_youki}, ctr $HANGS_ctr."
+        [ -n "$HAVE_WAT" ] || echo "No WAT module (wabt not installable): C module only."
+        [ -n "$CTR_NOTE" ] && echo "ctr run: $CTR_NOTE."
+        echo
+        echo "## Memory (init process of a running container)"
+        echo
+        printf '%s\n' "${MEM[@]}"
+        echo
+        echo "Density: $DENSITY_LINE."
+        echo
+        echo "## Targets"
+        echo
+        echo "| target | value | limit | verdict |"
+        echo "|---|---:|---:|---|"
+        check "Linux run total / runc run" "$(ratio "runw run (true)" "runc run (true)")" "<=" 0.7
+        check "Wasm C warm hello / runw busybox echo" "$(ratio "runw wasm C hello (warm)" "runw busybox echo")" "<=" 1.2
+        [ -n "$HAVE_WAT" ] && check "Wasm WAT warm hello / runw busybox echo" "$(ratio "runw wasm WAT hello (warm)" "runw busybox echo")" "<=" 1.2
+        local w=${MEMVAL["runw Wasm sleep(100)"]:-}
+        check "sleeping Wasm init VmRSS MiB" "$([ -n "$w" ] && awk -v k="$w" 'BEGIN{printf "%.2f", k/1024}' || echo n/a)" "<" 10
+        if [ -n "$YOUKI" ]; then
+            check "Wasm C warm hello / youki wasmtime hello" "$(ratio "runw wasm C hello (warm)" "youki wasm C hello")" "<=" 0.5
+        else
+            echo "| Wasm warm hello / youki wasmtime | n/a | <= 0.5 | not measured (YOUKI not set) |"
+        fi
+        echo
+        [ -s "$PLOT" ] && echo "Plot of the samples: $(basename "$PLOT")"
+    } >"$REPORT"
+}
+
+# plot: every sample of every measurement as a point (log ms), one column per measurement.
+plot() {
+    command -v gnuplot >/dev/null || return 0
+    local i=0 name data=$WORK/plot.dat labels=""
+    : >"$data"
+    for f in "$SAMPLES"/*; do
+        name=${f##*/}
+        awk -v x=$i '{print x, $1 / 1000}' "$f" >>"$data"
+        labels+="${labels:+, }\"$name\" $i"
+        i=$((i + 1))
+    done
+    gnuplot <<EOF || echo "bench: gnuplot failed" >&2
+set terminal pngcairo size 1400,700 noenhanced
+set output "$PLOT"
+set title "runw bench $STAMP: wall time per sample (N=$N)"
+set ylabel "ms (log)"
+set logscale y
+set xtics ($labels) rotate by 45 right font ",9"
+set xrange [-1:$i]
+set bmargin 14
+set grid ytics
+unset key
+plot "$data" using (\$1 + (rand(0) - 0.5) * 0.3):2 with points pt 7 ps 0.6
+EOF
+    [ -s "$PLOT" ] || gnuplot <<EOF >/dev/null 2>&1 || true
+set terminal png size 1400,700
+set output "$PLOT"
+set logscale y
+set xtics ($labels) rotate by 45 right
+set xrange [-1:$i]
+set bmargin 14
+unset key
+plot "$data" using 1:2 with points
+EOF
+}
+
+# ---------------------------------------------------------------- main ----------------------
+main() {
+    setup
+    LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+    make_bundles
+    echo "bench: N=$N, work dir $WORK" >&2
+    echo "bench: 1. Linux lifecycle" >&2
+    lifecycle runw "$RUNW"
+    lifecycle runc "$RUNC"
+    [ -n "$YOUKI" ] && lifecycle youki "$YOUKI"
+    echo "bench: 2. Wasm hello" >&2
+    wasm_hello
+    echo "bench: 3. memory" >&2
+    memory
+    echo "bench: 4. ctr run" >&2
+    ctr_bench
+    plot
+    report
+    cat "$REPORT"
+}
+
+main
