@@ -52,27 +52,25 @@ fn open_log(path: &Path) -> anyhow::Result<File> {
 /// Reports a fatal error: one line in the log file (if any) and the message on stderr.
 pub fn report_error(msg: &str) {
     let msg = single_line(msg);
-    if let Some(sink) = SINK.get() {
-        let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-        let format = sink.format;
-        if let Some(file) = sink.file.as_mut() {
-            let _ = file.write_all(format_line(format, "error", &msg).as_bytes());
-        }
-    }
+    append_to_log_file("error", &msg);
     eprintln!("{msg}");
 }
 
 /// Reports a warning (the command goes on): a `warning` line in the log and on stderr.
 pub fn report_warning(msg: &str) {
     let msg = single_line(msg);
-    if let Some(sink) = SINK.get() {
-        let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-        let format = sink.format;
-        if let Some(file) = sink.file.as_mut() {
-            let _ = file.write_all(format_line(format, "warning", &msg).as_bytes());
-        }
-    }
+    append_to_log_file("warning", &msg);
     eprintln!("warning: {msg}");
+}
+
+/// Appends one line to the `--log` file, if one was given (stderr is the caller's job).
+fn append_to_log_file(level: &str, msg: &str) {
+    let Some(sink) = SINK.get() else { return };
+    let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+    let line = format_line(sink.format, level, msg);
+    if let Some(file) = sink.file.as_mut() {
+        let _ = file.write_all(line.as_bytes());
+    }
 }
 
 fn write_line(level: &str, msg: &str) {
