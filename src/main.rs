@@ -1,5 +1,6 @@
 //! runw: a runc-compatible OCI runtime that runs Linux and WebAssembly containers.
 
+mod attach_warmup;
 mod bundle;
 mod cli;
 mod commands;
@@ -44,6 +45,7 @@ fn main() {
             logging::report_error(&format!("{err:#}"));
             std::process::exit(1);
         }
+        attach_warmup::start();
     }
     match commands::dispatch(command, &cli.global) {
         Ok(code) => std::process::exit(code),

@@ -15,6 +15,7 @@
 
 pub mod cache;
 pub mod detect;
+mod trim;
 #[cfg(feature = "wasmedge")]
 mod wasmedge;
 #[cfg(feature = "wasmtime")]

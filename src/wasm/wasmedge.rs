@@ -99,6 +99,7 @@ impl WasmEdgeModule {
                 Module::from_bytes(Some(&config), &self.binary).map_err(|e| e.to_string())?;
             vm.register_module(None, module)
                 .map_err(|e| e.to_string())?;
+            super::trim::drop_code_pages();
             vm.run_func(None, "_start", std::iter::empty::<WasmValue>())
                 .map(|_| ())
         };

@@ -290,6 +290,7 @@ impl WasmtimeModule {
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(RunError::Instantiate)?;
+        super::trim::drop_code_pages();
         start
             .call_async(&mut store, ())
             .await
@@ -316,6 +317,7 @@ impl WasmtimeModule {
             .instantiate_async(&mut store)
             .await
             .map_err(RunError::Instantiate)?;
+        super::trim::drop_code_pages();
         let result = command
             .wasi_cli_run()
             .call_run(&mut store)
