@@ -94,6 +94,15 @@ json.dump(c, open(path, "w"))
 PY
 }
 
+# annotate_wasm CONFIG: add youki's (and crun's) wasm handler annotation.
+annotate_wasm() {
+    python3 - "$1" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c.setdefault("annotations", {})["run.oci.handler"] = "wasm"
+json.dump(c, open(sys.argv[1], "w"))
+PY
+}
+
 # make_bundles: Linux true/echo/sleep, Wasm hello (C, WAT) and a sleeping Wasm module.
 make_bundles() {
     bundle "$WORK/true" '["true"]'
@@ -116,6 +125,11 @@ C
     clang --target=wasm32-wasi --sysroot=/usr -O2 -o "$WORK/wasm-c/rootfs/app/hello.wasm" "$WORK/hello.c"
     bundle "$WORK/wasm-sleep" '["/app/sleep.wasm"]'
     clang --target=wasm32-wasi --sysroot=/usr -O2 -o "$WORK/wasm-sleep/rootfs/app/sleep.wasm" "$WORK/wsleep.c"
+    if [ -n "$YOUKI" ]; then
+        # youki runs a module only with the wasm handler annotation.
+        cp -a "$WORK/wasm-sleep" "$WORK/wasm-sleep-youki"
+        annotate_wasm "$WORK/wasm-sleep-youki/config.json"
+    fi
     HAVE_WAT=
     if command -v wat2wasm >/dev/null; then
         bundle "$WORK/wasm-wat" '["/app/hello.wasm"]'
@@ -137,28 +151,59 @@ WAT
 # ---------------------------------------------------------------- timing helpers ------------
 HANGS_runw=0 HANGS_runc=0 HANGS_youki=0 HANGS_ctr=0
 now_us() { echo $(($(date +%s%N) / 1000)); }
+hang() { eval "HANGS_$1=\$((HANGS_$1 + 1))"; }
 
-# guard RT CMD...: run CMD under `timeout 10`, output discarded; count a hang for RT on 124.
+# guard RT CMD...: run an untimed CMD, output discarded; after 10 s it is killed (TERM, then
+# KILL 2 s later: youki blocks TERM while it waits) and counted as a hang of RT.
 guard() {
     local rt=$1 rc=0; shift
-    timeout 10 "$@" >"$WORK/out" 2>&1 </dev/null || rc=$?
-    if [ $rc -eq 124 ]; then
-        eval "HANGS_$rt=\$((HANGS_$rt + 1))"
+    timeout -k 2 10 "$@" >"$WORK/out" 2>&1 </dev/null || rc=$?
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        hang "$rt"
     elif [ $rc -ne 0 ]; then
         echo "bench: [$rt] exit $rc: $*" >&2; tail -3 "$WORK/out" >&2
     fi
     return $rc
 }
 
+# timeit.py OUT CMD...: runs CMD once (stdout/stderr to OUT), prints "STATUS MICROSECONDS".
+# The clock covers the runtime's own process only (its fork/exec included), not the `timeout`
+# and `date` processes a shell measurement would add to every sample. Hangs: killed after
+# 10 s, status 124.
+write_timer() {
+    cat >"$WORK/timeit.py" <<'PY'
+import subprocess, sys, threading, time
+out, cmd = sys.argv[1], sys.argv[2:]
+with open(out, "wb") as sink:
+    t0 = time.perf_counter_ns()
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
+    # Not wait(timeout=...): that polls with sleeps of up to 50 ms, which would round samples.
+    hung = []
+    killer = threading.Timer(10, lambda: (hung.append(1), child.kill()))
+    killer.start()
+    status = child.wait()
+    elapsed = (time.perf_counter_ns() - t0) // 1000
+    killer.cancel()
+if hung:
+    status = 124
+print(status if status >= 0 else 128 - status, elapsed)
+PY
+}
+
 # sample NAME US: append one sample (microseconds) to measurement NAME.
 sample() { echo "$2" >>"$SAMPLES/$1"; }
 
-# timed NAME RT CMD...: time one guarded command into NAME.
+# timed NAME RT CMD...: time one command into NAME; a failure or hang gives no sample.
 timed() {
-    local name=$1 rt=$2 t0; shift 2
-    t0=$(now_us)
-    guard "$rt" "$@" || return 0
-    sample "$name" $(($(now_us) - t0))
+    local name=$1 rt=$2 result status; shift 2
+    result=$(python3 "$WORK/timeit.py" "$WORK/out" "$@")
+    status=${result% *}
+    case $status in
+    0) sample "$name" "${result#* }" ;;
+    124) hang "$rt" ;;
+    *) echo "bench: [$rt] exit $status: $*" >&2; tail -3 "$WORK/out" >&2 ;;
+    esac
+    return "$status"
 }
 
 # wait_stopped BIN ROOT ID: poll `state` until the container has stopped (max 10 s).
@@ -172,21 +217,26 @@ wait_stopped() {
 }
 
 # ---------------------------------------------------------------- 1. Linux lifecycle --------
-# lifecycle RT BIN: create/start/wait/delete of a `true` container, then `run` total.
+# lifecycle_round RT BIN I: create/start/wait/delete of a `true` container, then one `run`.
+lifecycle_round() {
+    local rt=$1 bin=$2 i=$3 root=$WORK/root-$1 id=lc$3 t0
+    timed "$rt create" "$rt" "$bin" --root "$root" create -b "$WORK/true" "$id" || return 0
+    timed "$rt start" "$rt" "$bin" --root "$root" start "$id" || true
+    t0=$(now_us)
+    if wait_stopped "$bin" "$root" "$id"; then sample "$rt wait-exit" $(($(now_us) - t0))
+    else hang "$rt"; fi
+    timed "$rt delete" "$rt" "$bin" --root "$root" delete -f "$id" || true
+    timed "$rt run (true)" "$rt" "$bin" --root "$root" run -b "$WORK/true" "run$i" || true
+}
+
+# lifecycle: N rounds, the runtimes taking turns in each round so that a change in the
+# machine's load during the run affects all of them alike.
 lifecycle() {
-    local rt=$1 bin=$2 root=$WORK/root-$1 i id t0
+    local i
     for ((i = 0; i < N; i++)); do
-        id=lc$i
-        t0=$(now_us); guard "$rt" "$bin" --root "$root" create -b "$WORK/true" "$id" || continue
-        sample "$rt create" $(($(now_us) - t0))
-        t0=$(now_us); guard "$rt" "$bin" --root "$root" start "$id" && sample "$rt start" $(($(now_us) - t0))
-        t0=$(now_us)
-        if wait_stopped "$bin" "$root" "$id"; then sample "$rt wait-exit" $(($(now_us) - t0))
-        else eval "HANGS_$rt=\$((HANGS_$rt + 1))"; fi
-        t0=$(now_us); guard "$rt" "$bin" --root "$root" delete -f "$id" && sample "$rt delete" $(($(now_us) - t0))
-    done
-    for ((i = 0; i < N; i++)); do
-        timed "$rt run (true)" "$rt" "$bin" --root "$root" run -b "$WORK/true" "run$i"
+        lifecycle_round runw "$RUNW" "$i"
+        lifecycle_round runc "$RUNC" "$i"
+        [ -z "$YOUKI" ] || lifecycle_round youki "$YOUKI" "$i"
     done
 }
 
@@ -201,24 +251,20 @@ wasm_hello() {
         guard runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" run -b "$WORK/${mods[$m]}" "w$m-warmup" || true
         for ((i = 0; i < N; i++)); do
             rm -rf "$WORK/cache-cold"
-            timed "runw wasm $m hello (cold)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-cold" run -b "$WORK/${mods[$m]}" "c$m$i"
-            timed "runw wasm $m hello (warm)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" run -b "$WORK/${mods[$m]}" "w$m$i"
+            timed "runw wasm $m hello (cold)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-cold" run -b "$WORK/${mods[$m]}" "c$m$i" || true
+            timed "runw wasm $m hello (warm)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" run -b "$WORK/${mods[$m]}" "w$m$i" || true
         done
     done
     for ((i = 0; i < N; i++)); do
-        timed "runw busybox echo" runw "$RUNW" --root "$root" run -b "$WORK/echo" "e$i"
-        timed "runc busybox echo" runc "$RUNC" --root "$WORK/root-runc" run -b "$WORK/echo" "e$i"
-        [ -n "$YOUKI" ] && timed "youki busybox echo" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/echo" "e$i"
+        timed "runw busybox echo" runw "$RUNW" --root "$root" run -b "$WORK/echo" "e$i" || true
+        timed "runc busybox echo" runc "$RUNC" --root "$WORK/root-runc" run -b "$WORK/echo" "e$i" || true
+        [ -n "$YOUKI" ] && timed "youki busybox echo" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/echo" "e$i" || true
     done
     if [ -n "$YOUKI" ]; then
         # youki with its wasmtime executor: needs the wasm handler annotation on the same module.
-        python3 - "$WORK/wasm-c/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c.setdefault("annotations", {})["run.oci.handler"] = "wasm"
-json.dump(c, open(sys.argv[1], "w"))
-PY
+        annotate_wasm "$WORK/wasm-c/config.json"
         for ((i = 0; i < N; i++)); do
-            timed "youki wasm C hello" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/wasm-c" "yw$i"
+            timed "youki wasm C hello" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/wasm-c" "yw$i" || true
         done
     fi
 }
@@ -267,6 +313,7 @@ memory() {
     mem_one runc "$RUNC" sleep "runc Linux sleep"
     [ -n "$YOUKI" ] && mem_one youki "$YOUKI" sleep "youki Linux sleep"
     mem_one runw "$RUNW" wasm-sleep "runw Wasm sleep(100)"
+    [ -z "$YOUKI" ] || mem_one youki "$YOUKI" wasm-sleep-youki "youki Wasm sleep(100)"
     density
 }
 
@@ -304,9 +351,9 @@ EOF
     bb=$("${ctr[@]}" images ls -q | grep -i busybox | head -1)
     wasm=$("${ctr[@]}" images ls -q | grep -i wasm | head -1)
     for ((i = 0; i < N; i++)); do
-        timed "ctr run runw Linux" ctr "${ctr[@]}" run --rm --runc-binary "$RUNW" --runc-root "$WORK/root-runw-ctr" "$bb" "r$i" true
-        timed "ctr run runc Linux" ctr "${ctr[@]}" run --rm --runc-binary "$RUNC" --runc-root "$WORK/root-runc-ctr" "$bb" "c$i" true
-        timed "ctr run runw Wasm hello" ctr "${ctr[@]}" run --rm --runc-binary "$RUNW" --runc-root "$WORK/root-runw-ctr" "$wasm" "w$i" /hello.wasm
+        timed "ctr run runw Linux" ctr "${ctr[@]}" run --rm --runc-binary "$RUNW" --runc-root "$WORK/root-runw-ctr" "$bb" "r$i" true || true
+        timed "ctr run runc Linux" ctr "${ctr[@]}" run --rm --runc-binary "$RUNC" --runc-root "$WORK/root-runc-ctr" "$bb" "c$i" true || true
+        timed "ctr run runw Wasm hello" ctr "${ctr[@]}" run --rm --runc-binary "$RUNW" --runc-root "$WORK/root-runw-ctr" "$wasm" "w$i" /hello.wasm || true
     done
 }
 
@@ -433,11 +480,10 @@ main() {
     setup
     LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
     make_bundles
+    write_timer
     echo "bench: N=$N, work dir $WORK" >&2
     echo "bench: 1. Linux lifecycle" >&2
-    lifecycle runw "$RUNW"
-    lifecycle runc "$RUNC"
-    [ -n "$YOUKI" ] && lifecycle youki "$YOUKI"
+    lifecycle
     echo "bench: 2. Wasm hello" >&2
     wasm_hello
     echo "bench: 3. memory" >&2
