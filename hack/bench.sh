@@ -6,6 +6,7 @@
 #   SKIP_CTR=1 hack/bench.sh   skip part 4 (ctr run through the stock shim)
 #   NO_BUILD=1 hack/bench.sh   use the existing target/release/runw (no cargo build)
 #   DENSITY=50                 number of Wasm containers in the density measurement
+#   PARTS="2 3" hack/bench.sh  only some of the parts below (default: all four)
 #
 # Measures (wall milliseconds, N samples each; see docs/benchmarks.md):
 #   1. Linux lifecycle of a busybox `true` container: create, start, wait-for-exit, delete
@@ -25,6 +26,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-${N:-10}}
 DENSITY=${DENSITY:-50}
+PARTS=${PARTS:-1 2 3 4}
 RUNW=$HERE/target/release/runw
 RUNC=${RUNC:-/usr/sbin/runc}
 YOUKI=${YOUKI:-}
@@ -108,7 +110,7 @@ make_bundles() {
     bundle "$WORK/true" '["true"]'
     bundle "$WORK/echo" '["echo", "hello from linux"]'
     bundle "$WORK/sleep" '["sleep", "100"]'
-    # Same C hello world as hack/bench-wasm.sh: stdio + env + printf, ~200 KB with wasi-libc.
+    # C hello world: stdio + env + printf, ~200 KB with wasi-libc.
     cat >"$WORK/hello.c" <<'C'
 #include <stdio.h>
 #include <stdlib.h>
@@ -412,14 +414,16 @@ report() {
         echo
         echo "Hangs (calls killed by timeout 10): runw $HANGS_runw, runc $HANGS_runc${YOUKI:+, youki $HANGS_youki}, ctr $HANGS_ctr."
         [ -n "$HAVE_WAT" ] || echo "No WAT module (wabt not installable): C module only."
-        [ -n "$CTR_NOTE" ] && echo "ctr run: $CTR_NOTE."
+        [ -z "${CTR_NOTE:-}" ] || echo "ctr run: $CTR_NOTE."
         echo
-        echo "## Memory (init process of a running container)"
-        echo
-        printf '%s\n' "${MEM[@]}"
-        echo
-        echo "Density: $DENSITY_LINE."
-        echo
+        if part 3; then
+            echo "## Memory (init process of a running container)"
+            echo
+            printf '%s\n' "${MEM[@]}"
+            echo
+            echo "Density: $DENSITY_LINE."
+            echo
+        fi
         echo "## Targets"
         echo
         echo "| target | value | limit | verdict |"
@@ -427,7 +431,8 @@ report() {
         check "Linux run total / runc run" "$(ratio "runw run (true)" "runc run (true)")" "<=" 0.7
         check "Wasm C warm hello / runw busybox echo" "$(ratio "runw wasm C hello (warm)" "runw busybox echo")" "<=" 1.2
         [ -n "$HAVE_WAT" ] && check "Wasm WAT warm hello / runw busybox echo" "$(ratio "runw wasm WAT hello (warm)" "runw busybox echo")" "<=" 1.2
-        local w=${MEMVAL["runw Wasm sleep(100)"]:-}
+        local w=
+        part 3 && w=${MEMVAL["runw Wasm sleep(100)"]:-}
         check "sleeping Wasm init VmRSS MiB" "$([ -n "$w" ] && awk -v k="$w" 'BEGIN{printf "%.2f", k/1024}' || echo n/a)" "<" 10
         if [ -n "$YOUKI" ]; then
             check "Wasm C warm hello / youki wasmtime hello" "$(ratio "runw wasm C hello (warm)" "youki wasm C hello")" "<=" 0.5
@@ -476,20 +481,19 @@ EOF
 }
 
 # ---------------------------------------------------------------- main ----------------------
+# part K: whether part K was asked for (PARTS).
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+
 main() {
     setup
     LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
     make_bundles
     write_timer
     echo "bench: N=$N, work dir $WORK" >&2
-    echo "bench: 1. Linux lifecycle" >&2
-    lifecycle
-    echo "bench: 2. Wasm hello" >&2
-    wasm_hello
-    echo "bench: 3. memory" >&2
-    memory
-    echo "bench: 4. ctr run" >&2
-    ctr_bench
+    if part 1; then echo "bench: 1. Linux lifecycle" >&2; lifecycle; fi
+    if part 2; then echo "bench: 2. Wasm hello" >&2; wasm_hello; fi
+    if part 3; then echo "bench: 3. memory" >&2; memory; fi
+    if part 4; then echo "bench: 4. ctr run" >&2; ctr_bench; fi
     plot
     report
     cat "$REPORT"
