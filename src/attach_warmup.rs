@@ -4,89 +4,80 @@
 //! global `cgroup_threadgroup_rwsem` for writing. When no writer held it in the last few
 //! milliseconds, that waits for a whole RCU grace period (5 to 15 ms on a 2-core VM); after a
 //! write it stays cheap for about one more grace period. libcontainer's intermediate process
-//! writes itself into the container's cgroups only after runw has read the bundle and cloned
-//! it, strictly in sequence, so every `create` paid the whole grace period. (runc overlaps the
-//! same wait with its child's start-up.)
+//! writes itself into the container's cgroups only after runw has re-executed itself (the
+//! seal), read the bundle and cloned it, strictly in sequence, so every `create` paid the
+//! whole grace period on top. (runc overlaps the same wait with its child's start-up.)
 //!
-//! So `create`, `run` and `exec` start one thread that rewrites runw's pid into the cgroup it
-//! already is in: a move to the same cgroup changes nothing but takes the lock, and the grace
-//! period then elapses while runw reads the bundle. Failure (rootless, odd mounts) only means
-//! no head start.
-//!
-//! The thread must not allocate once it runs: libcontainer clones the intermediate process with
-//! a raw `clone3`, which skips glibc's fork handlers, so a malloc lock held by this thread at
-//! that moment would stay locked in the child. The thread therefore only makes raw syscalls and
-//! then sleeps until the process exits, with every signal blocked so that signals meant for
-//! runw (forwarded to the container by `run`) never land on it.
+//! So `create`, `run` and `exec`, before anything else, fork a tiny child that writes its own
+//! pid into the cgroup it already is in: a move to the same cgroup changes nothing but takes
+//! the lock, and the grace period elapses while runw seals itself and reads the bundle. A
+//! child, not a thread: the seal's `execve` would wait for a thread stuck in that write. The
+//! child's pid crosses the seal's re-exec in `RUNW_ATTACH_WARMUP`, so that the foreground
+//! commands, which outlive it, can reap it. Failure (rootless, odd mounts) only means no
+//! head start.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
-use std::os::fd::{IntoRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
 
-/// Set by the thread right before its first syscall; nothing after that allocates.
-static STARTED: AtomicBool = AtomicBool::new(false);
+const ENV: &str = "RUNW_ATTACH_WARMUP";
 
-/// Starts the warm-up in the background. Returns once the thread no longer allocates.
+/// The warm-up child of this process, if one was started.
+static CHILD: OnceLock<Pid> = OnceLock::new();
+
+/// Starts the warm-up, or adopts the child forked before the seal's re-exec. Call it while
+/// runw is still single-threaded.
 pub fn start() {
-    let Some(procs) = own_cgroup_procs_file() else {
-        return;
+    let child = match std::env::var(ENV).ok().and_then(|v| v.parse().ok()) {
+        Some(pid) => Pid::from_raw(pid),
+        None => match fork_writer() {
+            Some(pid) => pid,
+            None => return,
+        },
     };
-    let mut pid = [0u8; 16];
-    let len = {
-        let mut cursor = &mut pid[..];
-        let _ = write!(cursor, "{}", std::process::id());
-        16 - cursor.len()
-    };
-    // The thread inherits the creator's signal mask: block everything around the spawn.
-    let mut saved = SigSet::empty();
-    if nix::sys::signal::pthread_sigmask(
-        SigmaskHow::SIG_SETMASK,
-        Some(&SigSet::all()),
-        Some(&mut saved),
-    )
-    .is_err()
-    {
-        close(procs);
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .stack_size(64 * 1024)
-        .spawn(move || rewrite_pid_then_sleep(procs, pid, len));
-    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&saved), None);
-    match spawned {
-        Ok(_) => {
-            while !STARTED.load(Ordering::Acquire) {
-                std::thread::yield_now();
-            }
-        }
-        Err(_) => close(procs),
+    let _ = CHILD.set(child);
+    // For the image the seal may exec next; `forget_env` drops it once sealed.
+    std::env::set_var(ENV, child.to_string());
+}
+
+/// Removes the hand-over variable, so that nothing runw starts later inherits it.
+pub fn forget_env() {
+    std::env::remove_var(ENV);
+}
+
+/// Reaps the warm-up child (long done by the time a container runs): for the commands that
+/// stay alive with the container, so that no zombie is left beside it.
+pub fn reap() {
+    if let Some(child) = CHILD.get() {
+        let _ = waitpid(*child, None);
     }
 }
 
-fn rewrite_pid_then_sleep(procs: RawFd, pid: [u8; 16], len: usize) {
-    STARTED.store(true, Ordering::Release);
-    // SAFETY: raw syscalls on a descriptor this thread owns and a buffer it owns.
-    unsafe {
-        libc::write(procs, pid.as_ptr().cast(), len);
-        libc::close(procs);
-    }
-    loop {
-        // SAFETY: pause has no preconditions; with all signals blocked it sleeps until exit.
-        unsafe { libc::pause() };
+/// Forks the child that rewrites its own pid into its own cgroup, then exits.
+fn fork_writer() -> Option<Pid> {
+    let mut procs = own_cgroup_procs_file()?;
+    // SAFETY: runw is single-threaded here (called first thing in `main`); the child only
+    // writes to an open descriptor and calls `_exit`.
+    match unsafe { fork() }.ok()? {
+        ForkResult::Parent { child } => Some(child),
+        ForkResult::Child => {
+            let _ = write!(procs, "{}", std::process::id());
+            // SAFETY: _exit ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(0) }
+        }
     }
 }
 
 /// `cgroup.procs` of the cgroup runw runs in, opened for writing: the unified hierarchy when
 /// mounted (v2, or hybrid's `/sys/fs/cgroup/unified`), else the first v1 hierarchy.
-fn own_cgroup_procs_file() -> Option<RawFd> {
+fn own_cgroup_procs_file() -> Option<std::fs::File> {
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     candidates(&own)
         .into_iter()
         .find_map(|path| OpenOptions::new().write(true).open(path).ok())
-        .map(IntoRawFd::into_raw_fd)
 }
 
 /// Possible `cgroup.procs` paths for the lines of `/proc/self/cgroup`, best first.
@@ -110,11 +101,6 @@ fn candidates(proc_self_cgroup: &str) -> Vec<String> {
         }
     }
     paths
-}
-
-fn close(fd: RawFd) {
-    // SAFETY: `fd` came from `into_raw_fd` and is closed once.
-    unsafe { libc::close(fd) };
 }
 
 #[cfg(test)]

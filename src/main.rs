@@ -41,11 +41,12 @@ fn main() {
         std::process::exit(1);
     }
     if command.enters_container() {
+        attach_warmup::start();
         if let Err(err) = seal::ensure_sealed() {
             logging::report_error(&format!("{err:#}"));
             std::process::exit(1);
         }
-        attach_warmup::start();
+        attach_warmup::forget_env();
     }
     match commands::dispatch(command, &cli.global) {
         Ok(code) => std::process::exit(code),

@@ -10,6 +10,8 @@ use nix::unistd::Pid;
 /// Blocks all signals in runw (after the container process exists: a blocked mask would be
 /// inherited by it), forwards them to `pid` and returns its exit status.
 pub fn forward_signals_and_wait(pid: Pid) -> Result<i32> {
+    // runw's own short-lived child, so that no zombie stays beside the container.
+    crate::attach_warmup::reap();
     let signals = SigSet::all();
     signals
         .thread_block()
