@@ -1,6 +1,7 @@
 //! runw: a runc-compatible OCI runtime that runs Linux and WebAssembly containers.
 
 mod bundle;
+mod cgroupv2;
 mod cli;
 mod commands;
 mod container;
