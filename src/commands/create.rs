@@ -7,6 +7,7 @@ use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
 use crate::bundle::{self, Bundle};
 use crate::cgroupv2;
@@ -75,6 +76,7 @@ fn build(
         .build()
         .map_err(anyhow::Error::from)?;
     apply_disable_oom_killer(&container, &bundle.spec)?;
+    apply_default_deny_devices(&container, &bundle.spec)?;
     fix_cgroup_v2(&container, &bundle.spec)?;
     let hooks = hooks::take_from_libcontainer(&container)?;
     Meta {
@@ -160,6 +162,42 @@ fn apply_disable_oom_killer(container: &Container, spec: &oci_spec::runtime::Spe
             freezer_state: None,
         })
         .context("cannot disable the OOM killer")
+}
+
+/// On cgroup v1, libcgroups 0.7 writes the device rules as they are, on top of the allow-all
+/// that a new devices cgroup inherits; runc (and libcgroups on v2) start from deny-all, so
+/// that only the listed and the default devices are allowed. When the rules do not begin
+/// with a deny-all, apply them again behind one.
+fn apply_default_deny_devices(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    if cgroupv2::is_unified() {
+        return Ok(());
+    }
+    let rules = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let deny_all =
+        |r: &LinuxDeviceCgroup| !r.allow() && matches!(r.typ(), None | Some(LinuxDeviceType::A));
+    if rules.first().is_some_and(deny_all) {
+        return Ok(());
+    }
+    let mut devices = vec![LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()?];
+    devices.extend(rules);
+    let mut devices_only = oci_spec::runtime::LinuxResources::default();
+    devices_only.set_devices(Some(devices));
+    container::cgroup_manager(container)?
+        .apply(&ControllerOpt {
+            resources: &devices_only,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .context("cannot apply the device rules")
 }
 
 /// On cgroup v2, corrects what libcgroups 0.7 wrote wrongly (`cgroupv2::fix_resources`).
