@@ -108,10 +108,10 @@ fn plan_workload(bundle: &Bundle, global: &GlobalOpts) -> Result<Option<WasmWork
     )
 }
 
-/// On cgroup v2, libcontainer 0.7 manages the cgroup of a container with a user namespace
-/// through systemd unless cgroupsPath is absolute (absent, it names it `:youki:<id>`), with
-/// or without `--systemd-cgroup`. Without systemd that fails deep inside create with a
-/// message about a "systemd cgroup flag": say up front what is wrong.
+/// On cgroup v2, libcontainer 0.7 manages the cgroup of a container with a new user namespace
+/// (not one joined by path) through systemd unless cgroupsPath is absolute (absent, it names
+/// it `:youki:<id>`), with or without `--systemd-cgroup`. Without systemd that fails deep
+/// inside create with a message about a "systemd cgroup flag": say up front what is wrong.
 fn check_userns_cgroup(spec: &oci_spec::runtime::Spec, systemd_flag: bool) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -120,7 +120,7 @@ fn check_userns_cgroup(spec: &oci_spec::runtime::Spec, systemd_flag: bool) -> Re
         .namespaces()
         .iter()
         .flatten()
-        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User);
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none());
     let absolute = linux
         .cgroups_path()
         .as_ref()
