@@ -8,15 +8,17 @@ set -euo pipefail
 # Packages the project needs:
 #   busybox-static   rootfs of the test / demo containers
 #   libseccomp-dev pkg-config   libcontainer's seccomp support (libseccomp-sys)
+#   libelf-dev zlib1g-dev make   libcgroups' cgroup v2 device filter (eBPF, libbpf-sys)
 #   runc             reference runtime the integration tests compare against
 #   gcc libc6-dev    static C programs built by the tests (CVE-2019-5736 attacker)
 #   clang lld wasi-libc libclang-rt-14-dev-wasm32   building Wasm test modules
 #   iproute2 containerd podman   integration with the real callers of the runc CLI
 #   hyperfine file   benchmarks and binary checks
+#   qemu-system-x86 xz-utils   the cgroup v2 lane (hack/test-cgroup2.sh: a cgroup v2-only VM)
 RUNW_PACKAGES=(
-    busybox-static libseccomp-dev pkg-config runc gcc libc6-dev make git ca-certificates
-    clang lld wasi-libc libclang-rt-14-dev-wasm32 iproute2 containerd podman hyperfine file
-    procps python3
+    busybox-static libseccomp-dev pkg-config libelf-dev zlib1g-dev runc gcc libc6-dev make git
+    ca-certificates clang lld wasi-libc libclang-rt-14-dev-wasm32 iproute2 containerd podman
+    hyperfine file procps python3 qemu-system-x86 xz-utils
 )
 
 runw_missing_packages() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (what CI runs): setup, build, format and lint checks, all
-# tests (unit + integration, as root with real containers), then the conformance suite.
+# tests (unit + integration, as root with real containers), then the conformance suite, and
+# finally the integration tests and the conformance suite again on cgroup v2 (in a VM).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -36,5 +37,11 @@ cargo clippy --release --manifest-path integration/Cargo.toml --all-targets -- -
 
 step "integration tests (containerd, podman, CRI)"
 cargo test --release --no-fail-fast --manifest-path integration/Cargo.toml
+
+# The cgroup v2 lane: this machine is cgroup v1; a QEMU guest with a cgroup v2-only kernel
+# (TCG, no /dev/kvm needed) runs the integration tests and the conformance suite built above
+# (about 5 minutes). It fails loudly if the VM cannot run.
+step "cgroup v2 lane (hack/test-cgroup2.sh)"
+hack/test-cgroup2.sh
 
 step "all tests passed"

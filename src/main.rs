@@ -2,6 +2,7 @@
 
 mod attach_warmup;
 mod bundle;
+mod cgroupv2;
 mod cli;
 mod commands;
 mod container;

@@ -492,3 +492,49 @@ fn bad_inputs_exit_1_like_runc() {
         assert_eq!(rt.status(&running), "running", "{}", rt.name());
     }
 }
+
+/// A container with a user namespace runs with an absolute cgroupsPath on any host. On a
+/// cgroup v2 host without systemd a relative one cannot work with libcontainer 0.7 (it would
+/// manage the cgroup through systemd): `create` fails with one line saying what to do.
+#[test]
+fn user_namespace_and_cgroups_path() {
+    require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let rt = Runtime::runw();
+    let userns = |c: &mut Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["uidMappings"] = map.clone();
+        c["linux"]["gidMappings"] = map;
+    };
+    let id = rt.id("userns");
+    let mut bundle = rt.bundle(&id, &["cat", "/proc/self/uid_map"]);
+    bundle.edit(userns);
+    // The container's root (host uid 100000) must reach the rootfs.
+    std::fs::set_permissions(bundle.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"],
+        "{out}"
+    );
+    rt.assert_clean(&id);
+
+    if common::cgroup_v2_only() && !std::path::Path::new("/run/systemd/system").exists() {
+        let id = rt.id("userns-rel");
+        let mut bundle = rt.bundle(&id, &["true"]);
+        bundle.edit(|c| {
+            userns(c);
+            c["linux"]["cgroupsPath"] = json!(format!("{}/{id}", common::CGROUP_PARENT));
+        });
+        create_fails(
+            &rt,
+            &id,
+            bundle.path_str(),
+            &["user namespace", "absolute linux.cgroupsPath"],
+        );
+    }
+}

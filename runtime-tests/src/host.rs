@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 pub struct Host {
     /// cgroup v1 controller (or `name=...`) to its mount point.
     pub cgroup_v1: BTreeMap<String, PathBuf>,
-    /// The cgroup v2 mount point, if any.
+    /// The cgroup v2 mount point, if any (on a hybrid host, the v2 hierarchy beside the v1 ones).
     pub cgroup_v2: Option<PathBuf>,
+    /// /sys/fs/cgroup is the cgroup v2 (unified) hierarchy (statfs: CGROUP2_SUPER_MAGIC): the
+    /// runtimes apply linux.resources there, not in v1 hierarchies.
+    pub unified: bool,
     /// Controllers available at the root of the cgroup v2 hierarchy.
     pub cgroup_v2_controllers: Vec<String>,
     pub apparmor: bool,
@@ -98,6 +101,11 @@ impl Host {
             ..Host::default()
         };
         mountinfo_cgroups(&mut host);
+        host.unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+        if host.unified {
+            host.cgroup_v2 = Some(PathBuf::from("/sys/fs/cgroup"));
+        }
         if let Some(v2) = &host.cgroup_v2 {
             let list = fs::read_to_string(v2.join("cgroup.controllers")).unwrap_or_default();
             host.cgroup_v2_controllers = list.split_whitespace().map(String::from).collect();
@@ -106,22 +114,27 @@ impl Host {
     }
 
     /// The v2 mount point if the host is in cgroup v2 (unified) mode and has
-    /// `controller`, or why the v2 case must be skipped. On a hybrid host the
+    /// `controller`, or why the v2 check cannot be made. On a hybrid host the
     /// runtimes apply resources through the v1 hierarchies.
     pub fn v2(&self, controller: &str) -> Result<&Path, String> {
-        let v1_controllers = self
-            .cgroup_v1
-            .keys()
-            .filter(|k| !k.starts_with("name="))
-            .count();
         match &self.cgroup_v2 {
-            None => Err("no cgroup v2 hierarchy on this host".into()),
-            Some(_) if v1_controllers > 0 => Err(format!(
+            Some(_) if !self.unified => Err(format!(
                 "cgroup v1 host ({controller} and the other controllers are on v1 hierarchies; v2 is only the hybrid {})",
                 self.cgroup_v2.as_ref().map_or(String::new(), |p| p.display().to_string())
             )),
+            None => Err("no cgroup v2 hierarchy on this host".into()),
             Some(p) if self.cgroup_v2_controllers.iter().any(|c| c == controller) => Ok(p),
             Some(p) => Err(format!("cgroup v2 controller {controller} is not enabled in {}", p.display())),
+        }
+    }
+
+    /// Where the runtimes apply `controller` on this host: `Ok(true)` on the v2 hierarchy,
+    /// `Ok(false)` on its v1 hierarchy, or why neither is available.
+    pub fn cgroup_version_of(&self, controller: &str) -> Result<bool, String> {
+        if self.unified {
+            self.v2(controller).map(|_| true)
+        } else {
+            self.v1(controller).map(|_| false)
         }
     }
 

@@ -187,11 +187,13 @@ fn print_line(n: usize, name: &str, res: &Result<Outcome>) {
 fn host_summary(env: &Env) -> String {
     let h = &env.host;
     format!(
-        "cgroup v1 [{}], cgroup v2 {}, AppArmor {}, SELinux {}, huge pages {:?}",
+        "cgroup {}: v1 [{}], v2 {} [{}], AppArmor {}, SELinux {}, huge pages {:?}",
+        if h.unified { "v2 (unified)" } else { "v1" },
         h.cgroup_v1.keys().cloned().collect::<Vec<_>>().join(","),
         h.cgroup_v2
             .as_ref()
             .map_or("none".into(), |p| p.display().to_string()),
+        h.cgroup_v2_controllers.join(","),
         if h.apparmor { "on" } else { "off" },
         if h.selinux { "on" } else { "off" },
         h.hugepages

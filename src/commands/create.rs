@@ -7,8 +7,10 @@ use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
 use crate::bundle::{self, Bundle};
+use crate::cgroupv2;
 use crate::cli::{CreateArgs, GlobalOpts};
 use crate::container::{self, ContainerLock};
 use crate::executor::WorkloadExecutor;
@@ -58,6 +60,7 @@ fn build(
     bundle: &Bundle,
     detach: bool,
 ) -> Result<Container> {
+    check_userns_cgroup(&bundle.spec, global.systemd_cgroup)?;
     let wasm = plan_workload(bundle, global)?;
     let workload = wasm.as_ref().map_or_else(|| "linux".into(), |w| w.label());
     let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
@@ -73,6 +76,8 @@ fn build(
         .build()
         .map_err(anyhow::Error::from)?;
     apply_disable_oom_killer(&container, &bundle.spec)?;
+    apply_default_deny_devices(&container, &bundle.spec)?;
+    fix_cgroup_v2(&container, &bundle.spec)?;
     let hooks = hooks::take_from_libcontainer(&container)?;
     Meta {
         oci_version: bundle.spec.version().clone(),
@@ -103,6 +108,36 @@ fn plan_workload(bundle: &Bundle, global: &GlobalOpts) -> Result<Option<WasmWork
     )
 }
 
+/// On cgroup v2, libcontainer 0.7 manages the cgroup of a container with a new user namespace
+/// (not one joined by path) through systemd unless cgroupsPath is absolute (absent, it names
+/// it `:youki:<id>`), with or without `--systemd-cgroup`. Without systemd that fails deep
+/// inside create with a message about a "systemd cgroup flag": say up front what is wrong.
+fn check_userns_cgroup(spec: &oci_spec::runtime::Spec, systemd_flag: bool) -> Result<()> {
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none());
+    let absolute = linux
+        .cgroups_path()
+        .as_ref()
+        .is_some_and(|p| p.is_absolute());
+    if userns
+        && !absolute
+        && !systemd_flag
+        && cgroupv2::is_unified()
+        && !libcgroups::systemd::booted()
+    {
+        bail!(
+            "a container with a user namespace needs an absolute linux.cgroupsPath on this cgroup v2 host without systemd (libcontainer 0.7 manages its cgroup through systemd otherwise)"
+        );
+    }
+    Ok(())
+}
+
 /// libcontainer 0.7 applies the cgroup with `disable_oom_killer: false` whatever
 /// `linux.resources.memory.disableOOMKiller` says; apply the memory section again with it.
 fn apply_disable_oom_killer(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
@@ -127,6 +162,51 @@ fn apply_disable_oom_killer(container: &Container, spec: &oci_spec::runtime::Spe
             freezer_state: None,
         })
         .context("cannot disable the OOM killer")
+}
+
+/// On cgroup v1, libcgroups 0.7 writes the device rules as they are, on top of the allow-all
+/// that a new devices cgroup inherits; runc (and libcgroups on v2) start from deny-all, so
+/// that only the listed and the default devices are allowed. When the rules do not begin
+/// with a deny-all, apply them again behind one.
+fn apply_default_deny_devices(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    if cgroupv2::is_unified() {
+        return Ok(());
+    }
+    let rules = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let deny_all =
+        |r: &LinuxDeviceCgroup| !r.allow() && matches!(r.typ(), None | Some(LinuxDeviceType::A));
+    if rules.first().is_some_and(deny_all) {
+        return Ok(());
+    }
+    let mut devices = vec![LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()?];
+    devices.extend(rules);
+    let mut devices_only = oci_spec::runtime::LinuxResources::default();
+    devices_only.set_devices(Some(devices));
+    container::cgroup_manager(container)?
+        .apply(&ControllerOpt {
+            resources: &devices_only,
+            disable_oom_killer: false,
+            oom_score_adj: None,
+            freezer_state: None,
+        })
+        .context("cannot apply the device rules")
+}
+
+/// On cgroup v2, corrects what libcgroups 0.7 wrote wrongly (`cgroupv2::fix_resources`).
+fn fix_cgroup_v2(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    if let (Some(resources), Some(pid)) = (resources, container.pid()) {
+        cgroupv2::fix_resources(pid.as_raw(), resources).context("cannot apply linux.resources")?;
+    }
+    Ok(())
 }
 
 /// Best-effort removal of what a failed create may have left: processes in the container's

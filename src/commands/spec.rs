@@ -1,7 +1,7 @@
 //! `runw spec`: write a default config.json, like `runc spec`.
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxDeviceCgroupBuilder, Spec};
 
 use crate::cli::SpecArgs;
 
@@ -20,6 +20,18 @@ pub fn spec(args: &SpecArgs) -> Result<i32> {
     };
     // oci-spec's default names the host after youki; runc's after itself.
     spec.set_hostname(Some("runw".to_string()));
+    // runc's template denies every device (the runtime's default devices stay allowed);
+    // oci-spec's has no device rule.
+    if let Some(resources) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.resources_mut().as_mut())
+    {
+        resources.set_devices(Some(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()?]));
+    }
     let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;

@@ -10,6 +10,7 @@ use libcontainer::container::ContainerStatus;
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
+use crate::cgroupv2;
 use crate::cli::{GlobalOpts, UpdateArgs};
 use crate::container;
 
@@ -32,6 +33,10 @@ pub fn update(args: &UpdateArgs, global: &GlobalOpts) -> Result<i32> {
             freezer_state: None,
         })
         .with_context(|| format!("cannot update the cgroup of {}", args.container_id))?;
+    if let Some(pid) = container.pid() {
+        cgroupv2::fix_resources(pid.as_raw(), &resources)
+            .with_context(|| format!("cannot update the cgroup of {}", args.container_id))?;
+    }
     Ok(0)
 }
 

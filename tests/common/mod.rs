@@ -254,6 +254,11 @@ impl Running {
         self.child.id() as i32
     }
 
+    /// The file the command's stdout goes to (readable while it runs).
+    pub fn stdout_path(&self) -> &Path {
+        &self.out_path
+    }
+
     /// Waits up to `timeout`; kills the command when it is over.
     pub fn wait(mut self, timeout: Duration) -> Out {
         let deadline = Instant::now() + timeout;
@@ -553,6 +558,7 @@ impl Runtime {
         for dir in cgroup_dirs(id) {
             // Thaw first: a frozen cgroup's processes cannot die.
             let _ = fs::write(dir.join("freezer.state"), "THAWED");
+            let _ = fs::write(dir.join("cgroup.freeze"), "0");
             for _ in 0..20 {
                 if fs::remove_dir(&dir).is_ok() || !dir.exists() {
                     break;
@@ -631,9 +637,12 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     dirs
 }
 
-/// True on a cgroup v2-only host.
+/// True on a cgroup v2 (unified) host: /sys/fs/cgroup is a cgroup2 file system. A hybrid
+/// host (tmpfs with v1 hierarchies, v2 at /sys/fs/cgroup/unified) is a v1 host: the
+/// runtimes apply limits through the v1 hierarchies there.
 pub fn cgroup_v2_only() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// Path of a cgroup v1 controller file of container `id` (or the v2 file on a v2 host).

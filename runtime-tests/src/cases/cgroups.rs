@@ -1,8 +1,11 @@
-//! linux.resources, read back from the host's cgroup v1 files while the
-//! container is created (runtime-tools' linux_cgroups_* cases).
+//! linux.resources, read back from the host's cgroup files while the
+//! container is created (runtime-tools' linux_cgroups_* cases): the cgroup v1
+//! files on a v1 or hybrid host, the cgroup v2 files on a v2 (unified) host
+//! (`Host::unified`, from statfs of /sys/fs/cgroup). Device rules are also
+//! checked from inside the container (open of device nodes), on both.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde_json::{json, Value};
@@ -16,9 +19,12 @@ use crate::host::Host;
 enum Expect {
     Eq(String),
     Has(String),
+    /// One of several values (e.g. two documented conversions).
+    OneOf(Vec<String>),
 }
 
-/// (controller, file, expectation)
+/// (controller, file, expectation). The controller is a v1 controller
+/// (`memory`) or `v2:<controller>` for a file of the unified hierarchy.
 type Check = (&'static str, String, Expect);
 
 fn eq(ctrl: &'static str, file: &str, v: impl ToString) -> Check {
@@ -27,6 +33,14 @@ fn eq(ctrl: &'static str, file: &str, v: impl ToString) -> Check {
 
 fn has(ctrl: &'static str, file: &str, v: impl ToString) -> Check {
     (ctrl, file.to_string(), Expect::Has(v.to_string()))
+}
+
+fn one_of(ctrl: &'static str, file: &str, v: &[u64]) -> Check {
+    (
+        ctrl,
+        file.to_string(),
+        Expect::OneOf(v.iter().map(|x| x.to_string()).collect()),
+    )
 }
 
 macro_rules! cg_case {
@@ -53,16 +67,10 @@ pub fn cases() -> Vec<Case> {
         cg_case!("linux_cgroups_cpus", skip_cpus, |c| cpus(c, false)),
         cg_case!("linux_cgroups_relative_cpus", skip_cpus, |c| cpus(c, true)),
         cg_case!("linux_cgroups_cpus_realtime", skip_rt, cpus_realtime),
-        cg_case!(
-            "linux_cgroups_devices",
-            |h| need(h, "devices"),
-            |c| devices(c, false)
-        ),
-        cg_case!(
-            "linux_cgroups_relative_devices",
-            |h| need(h, "devices"),
-            |c| devices(c, true)
-        ),
+        cg_case!("linux_cgroups_devices", skip_devices, |c| devices(c, false)),
+        cg_case!("linux_cgroups_relative_devices", skip_devices, |c| devices(
+            c, true
+        )),
         cg_case!("linux_cgroups_hugetlb", skip_hugetlb, |c| hugetlb(c, false)),
         cg_case!("linux_cgroups_relative_hugetlb", skip_hugetlb, |c| hugetlb(
             c, true
@@ -93,35 +101,59 @@ pub fn cases() -> Vec<Case> {
             |h| need(h, "pids"),
             |c| pids(c, true)
         ),
-        cg_case!("linux_cgroups_v2_pids", |h| h.v2("pids").err(), v2_pids),
-        cg_case!(
-            "linux_cgroups_v2_memory",
-            |h| h.v2("memory").err(),
-            v2_memory
-        ),
-        cg_case!(
-            "linux_cgroups_v2_cpus",
-            |h| h.v2("cpu").err().or_else(|| h.v2("cpuset").err()),
-            v2_cpus
-        ),
-        cg_case!("linux_cgroups_v2_io", skip_v2_io, v2_io),
-        cg_case!("linux_cgroups_v2_hugetlb", skip_v2_hugetlb, v2_hugetlb),
     ]
 }
 
+/// Why `controller` cannot be checked here (v1 or v2, whichever the host uses).
 fn need(h: &Host, ctrl: &str) -> Option<String> {
-    h.v1(ctrl).err()
+    h.cgroup_version_of(ctrl).err()
+}
+
+/// The v2 name of a v1 controller whose files the v2 checks read.
+fn v2_name(ctrl: &str) -> &str {
+    match ctrl {
+        "blkio" => "io",
+        c => c,
+    }
+}
+
+/// Why a cgroup v1-only setting has nothing to check on a v2 host.
+fn v1_only(h: &Host, what: &str) -> Option<String> {
+    h.unified
+        .then(|| format!("cgroup v2 (unified) host: cgroup v2 has no {what} (a cgroup v1 feature)"))
 }
 
 fn skip_blkio(h: &Host) -> Option<String> {
-    need(h, "blkio").or_else(|| {
+    need(h, v2_name_if(h, "blkio")).or_else(|| {
         h.disk
             .is_none()
             .then(|| "no block device in /sys/block".into())
     })
 }
 
+/// `ctrl` under the name the host's cgroup version uses.
+fn v2_name_if<'a>(h: &Host, ctrl: &'a str) -> &'a str {
+    if h.unified {
+        v2_name(ctrl)
+    } else {
+        ctrl
+    }
+}
+
+/// The file a blkio weight goes to: v1 `blkio.weight`/`blkio.bfq.weight`
+/// (whichever exists), v2 `io.bfq.weight` (BFQ) or `io.weight` (probed in a
+/// scratch cgroup: these files exist only below the root).
 fn blkio_weight_file(h: &Host) -> Option<&'static str> {
+    if h.unified {
+        let root = h.v2("io").ok()?;
+        let probe = root.join(format!("runtime-tests-io-probe-{}", std::process::id()));
+        let _ = fs::create_dir(&probe);
+        let found = ["io.bfq.weight", "io.weight"]
+            .into_iter()
+            .find(|f| probe.join(f).exists());
+        let _ = fs::remove_dir(&probe);
+        return found;
+    }
     let dir = h.cgroup_v1.get("blkio")?;
     ["blkio.weight", "blkio.bfq.weight"]
         .into_iter()
@@ -129,9 +161,13 @@ fn blkio_weight_file(h: &Host) -> Option<&'static str> {
 }
 
 fn skip_blkio_weight(h: &Host) -> Option<String> {
-    need(h, "blkio").or_else(|| {
+    need(h, v2_name_if(h, "blkio")).or_else(|| {
         blkio_weight_file(h).is_none().then(|| {
-            "blkio.weight and blkio.bfq.weight are absent (no CFQ/BFQ I/O scheduler): the kernel has no weight to set".into()
+            if h.unified {
+                "io.bfq.weight and io.weight are absent (no BFQ, no blk-iocost): the kernel has no weight to set".into()
+            } else {
+                "blkio.weight and blkio.bfq.weight are absent (no CFQ/BFQ I/O scheduler): the kernel has no weight to set".into()
+            }
         })
     })
 }
@@ -141,11 +177,27 @@ fn skip_cpus(h: &Host) -> Option<String> {
 }
 
 fn skip_rt(h: &Host) -> Option<String> {
+    if h.unified {
+        return Some(
+            "cgroup v2 (unified) host: there is no real-time CPU bandwidth in cgroup v2 (cpu.rt_period_us and cpu.rt_runtime_us are cgroup v1 files)"
+                .into(),
+        );
+    }
     skip_cpus(h).or_else(|| {
         let dir = h.cgroup_v1.get("cpu")?;
         (!dir.join("cpu.rt_runtime_us").exists())
             .then(|| "cpu.rt_runtime_us is absent (kernel without CONFIG_RT_GROUP_SCHED)".into())
     })
+}
+
+/// v1: the devices controller; v2: device rules are an eBPF program, always
+/// available.
+fn skip_devices(h: &Host) -> Option<String> {
+    if h.unified {
+        None
+    } else {
+        need(h, "devices")
+    }
 }
 
 fn skip_hugetlb(h: &Host) -> Option<String> {
@@ -163,12 +215,17 @@ fn skip_hugetlb(h: &Host) -> Option<String> {
 }
 
 fn skip_network(h: &Host) -> Option<String> {
-    need(h, "net_cls").or_else(|| need(h, "net_prio"))
+    v1_only(h, "net_cls/net_prio controllers (classID, priorities)")
+        .or_else(|| need(h, "net_cls"))
+        .or_else(|| need(h, "net_prio"))
 }
 
 /// The kernel accepts writes to memory.kmem.limit_in_bytes but ignores them
 /// since Linux 6.x; probe it in a scratch cgroup.
 fn skip_kmem(h: &Host) -> Option<String> {
+    if let Some(why) = v1_only(h, "kernel memory limit (memory.kmem.limit_in_bytes)") {
+        return Some(why);
+    }
     let mem = match h.v1("memory") {
         Ok(m) => m.to_path_buf(),
         Err(e) => return Some(e),
@@ -188,6 +245,12 @@ fn skip_kmem(h: &Host) -> Option<String> {
 }
 
 fn skip_kmem_tcp(h: &Host) -> Option<String> {
+    if let Some(why) = v1_only(
+        h,
+        "kernel TCP memory limit (memory.kmem.tcp.limit_in_bytes)",
+    ) {
+        return Some(why);
+    }
     match h.v1("memory") {
         Err(e) => Some(e),
         Ok(dir) => (!dir.join("memory.kmem.tcp.limit_in_bytes").exists())
@@ -237,8 +300,13 @@ fn verify(ctx: &Ctx, pid: i64, cg: &str, checks: &[Check]) -> Result<()> {
         match want {
             Expect::Eq(w) if got.trim() == w => {}
             Expect::Has(w) if got.lines().any(|l| l.trim() == w) => {}
+            Expect::OneOf(ws) if ws.iter().any(|w| got.trim() == w) => {}
             Expect::Eq(w) => bad.push(format!("{file} is {:?}, expected {w:?}", got.trim())),
             Expect::Has(w) => bad.push(format!("{file} ({:?}) has no line {w:?}", got.trim())),
+            Expect::OneOf(ws) => bad.push(format!(
+                "{file} is {:?}, expected one of {ws:?}",
+                got.trim()
+            )),
         }
     }
     if !bad.is_empty() {
@@ -247,13 +315,9 @@ fn verify(ctx: &Ctx, pid: i64, cg: &str, checks: &[Check]) -> Result<()> {
     Ok(())
 }
 
-/// Create with `resources`, check the cgroup files, then run to the end.
-fn run(ctx: &mut Ctx, relative: bool, resources: Value, checks: &[Check]) -> Result<()> {
-    let cg = ctx.cgroup_path(relative);
-    run_at(ctx, cg, resources, checks)
-}
-
-fn run_at(ctx: &mut Ctx, cg: String, resources: Value, checks: &[Check]) -> Result<()> {
+/// The default config running `true`, with `resources` merged into
+/// linux.resources and the given cgroupsPath.
+fn config(cg: &str, resources: Value) -> Value {
     let mut cfg = default_config();
     set_args(&mut cfg, &["true"]);
     cfg["linux"]["cgroupsPath"] = json!(cg);
@@ -263,7 +327,17 @@ fn run_at(ctx: &mut Ctx, cg: String, resources: Value, checks: &[Check]) -> Resu
     ) {
         dst.extend(src.clone());
     }
-    let (_, id, st) = ctx.created(&cfg)?;
+    cfg
+}
+
+/// Create with `resources`, check the cgroup files, then run to the end.
+fn run(ctx: &mut Ctx, relative: bool, resources: Value, checks: &[Check]) -> Result<()> {
+    let cg = ctx.cgroup_path(relative);
+    run_at(ctx, cg, resources, checks)
+}
+
+fn run_at(ctx: &mut Ctx, cg: String, resources: Value, checks: &[Check]) -> Result<()> {
+    let (_, id, st) = ctx.created(&config(&cg, resources))?;
     verify(ctx, st.pid, &cg, checks)?;
     ctx.finish(&id)
 }
@@ -276,25 +350,49 @@ fn blkio(ctx: &mut Ctx, relative: bool) -> CaseResult {
         "throttleReadIOPSDevice": dev(300), "throttleWriteIOPSDevice": dev(400)
     }});
     let d = |v: u64| format!("{ma}:{mi} {v}");
-    let checks = [
-        has("blkio", "blkio.throttle.read_bps_device", d(102400)),
-        has("blkio", "blkio.throttle.write_bps_device", d(204800)),
-        has("blkio", "blkio.throttle.read_iops_device", d(300)),
-        has("blkio", "blkio.throttle.write_iops_device", d(400)),
-    ];
+    let checks = if ctx.host().unified {
+        vec![has(
+            "v2:io",
+            "io.max",
+            format!("{ma}:{mi} rbps=102400 wbps=204800 riops=300 wiops=400"),
+        )]
+    } else {
+        vec![
+            has("blkio", "blkio.throttle.read_bps_device", d(102400)),
+            has("blkio", "blkio.throttle.write_bps_device", d(204800)),
+            has("blkio", "blkio.throttle.read_iops_device", d(300)),
+            has("blkio", "blkio.throttle.write_iops_device", d(400)),
+        ]
+    };
     run(ctx, relative, res, &checks)?;
     pass()
 }
 
+/// v2: BFQ takes the weight as it is (`default 500`); io.weight takes
+/// runc's conversion of the blkio range 10..1000 to 1..10000.
 fn blkio_weight(ctx: &mut Ctx) -> CaseResult {
     let file = blkio_weight_file(ctx.host()).ok_or_else(|| anyhow!("no weight file"))?;
-    run(
-        ctx,
-        false,
-        json!({"blockIO": {"weight": 500}}),
-        &[eq("blkio", file, 500)],
-    )?;
+    let check = match file {
+        "io.bfq.weight" => has("v2:io", file, "default 500"),
+        "io.weight" => has(
+            "v2:io",
+            file,
+            format!("default {}", 1 + (500 - 10) * 9999 / 990),
+        ),
+        _ => eq("blkio", file, 500),
+    };
+    run(ctx, false, json!({"blockIO": {"weight": 500}}), &[check])?;
     pass()
+}
+
+/// cpu.weight from cpu.shares: runc ≤ 1.2 converts linearly (1024 → 39),
+/// runc ≥ 1.3, crun and youki quadratically in log2 (1024 → 100, the
+/// default weight). Both are accepted.
+fn cpu_weights(shares: u64) -> [u64; 2] {
+    let linear = 1 + ((shares - 2) * 9999) / 262142;
+    let l = (shares as f64).log2();
+    let quadratic = 10f64.powf((l * l + 125.0 * l) / 612.0 - 7.0 / 34.0).ceil() as u64;
+    [linear, quadratic]
 }
 
 fn cpus(ctx: &mut Ctx, relative: bool) -> CaseResult {
@@ -306,18 +404,28 @@ fn cpus(ctx: &mut Ctx, relative: bool) -> CaseResult {
     } else {
         "0".into()
     };
+    let v2 = ctx.host().unified;
     for (shares, period, quota, cpus) in [
         (1024, 100000, 50000, "0".to_string()),
         (2048, 500000, 200000, all),
     ] {
         let res = json!({"cpu": {"shares": shares, "period": period, "quota": quota, "cpus": cpus, "mems": "0"}});
-        let checks = [
-            eq("cpu", "cpu.shares", shares),
-            eq("cpu", "cpu.cfs_period_us", period),
-            eq("cpu", "cpu.cfs_quota_us", quota),
-            eq("cpuset", "cpuset.cpus", &cpus),
-            eq("cpuset", "cpuset.mems", "0"),
-        ];
+        let checks = if v2 {
+            vec![
+                one_of("v2:cpu", "cpu.weight", &cpu_weights(shares)),
+                eq("v2:cpu", "cpu.max", format!("{quota} {period}")),
+                eq("v2:cpuset", "cpuset.cpus", &cpus),
+                eq("v2:cpuset", "cpuset.mems", "0"),
+            ]
+        } else {
+            vec![
+                eq("cpu", "cpu.shares", shares),
+                eq("cpu", "cpu.cfs_period_us", period),
+                eq("cpu", "cpu.cfs_quota_us", quota),
+                eq("cpuset", "cpuset.cpus", &cpus),
+                eq("cpuset", "cpuset.mems", "0"),
+            ]
+        };
         run(ctx, relative, res, &checks).with_context(|| {
             format!("shares {shares} period {period} quota {quota} cpus {cpus}")
         })?;
@@ -340,6 +448,82 @@ fn cpus_realtime(ctx: &mut Ctx) -> CaseResult {
     pass()
 }
 
+/// Device nodes made in the bundle's rootfs (`/devtest/NAME`), what the
+/// rules below allow, and whether opening them for reading / writing must be
+/// refused by the device cgroup (EPERM). Allowed opens may still fail for
+/// another reason (ENXIO: no such device on this machine), which is fine.
+const DEVICE_NODES: &[(&str, char, u64, u64, bool, bool)] = &[
+    // name, type, major, minor, read denied, write denied
+    ("c10_229", 'c', 10, 229, false, false), // allowed rwm
+    ("b8_20", 'b', 8, 20, false, false),     // allowed rw
+    ("b10_200", 'b', 10, 200, false, true),  // allowed r
+    ("b8_21", 'b', 8, 21, true, true),       // not in the rules: denied
+    ("c10_228", 'c', 10, 228, true, true),   // not in the rules: denied
+    ("c1_3", 'c', 1, 3, false, false),       // /dev/null: the runtime's default allow list
+];
+
+/// Opens every /devtest node for reading and for writing; one line each:
+/// `devtest NAME r|w ok|EPERM|other: MESSAGE`.
+const DEVICE_PROBE: &str = r#"for n in $(ls /devtest); do
+  for m in r w; do
+    if [ $m = r ]; then err=$( (exec 3</devtest/$n) 2>&1 ); else err=$( (exec 3>/devtest/$n) 2>&1 ); fi
+    case "$err" in
+      "") echo "devtest $n $m ok";;
+      *"not permitted"*) echo "devtest $n $m EPERM";;
+      *) echo "devtest $n $m other: $err";;
+    esac
+  done
+done"#;
+
+fn make_device_nodes(rootfs: &Path) -> Result<()> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let dir = rootfs.join("devtest");
+    fs::create_dir_all(&dir)?;
+    for (name, kind, major, minor, _, _) in DEVICE_NODES {
+        let kind = if *kind == 'c' {
+            SFlag::S_IFCHR
+        } else {
+            SFlag::S_IFBLK
+        };
+        mknod(
+            &dir.join(name),
+            kind,
+            Mode::from_bits_truncate(0o666),
+            makedev(*major, *minor),
+        )
+        .with_context(|| format!("mknod {name}"))?;
+    }
+    Ok(())
+}
+
+/// What the probe must print for the rules of [`devices`].
+fn device_verdicts(out: &str) -> Result<()> {
+    let mut bad = Vec::new();
+    for (name, _, _, _, read_denied, write_denied) in DEVICE_NODES {
+        for (mode, denied) in [("r", read_denied), ("w", write_denied)] {
+            let prefix = format!("devtest {name} {mode} ");
+            let Some(line) = out.lines().find(|l| l.starts_with(&prefix)) else {
+                bad.push(format!("no result for {name} {mode}"));
+                continue;
+            };
+            let verdict = &line[prefix.len()..];
+            let eperm = verdict == "EPERM";
+            if *denied && !eperm {
+                bad.push(format!("{name} {mode}: {verdict}, expected EPERM (denied)"));
+            } else if !*denied && eperm {
+                bad.push(format!("{name} {mode}: EPERM, but the rules allow it"));
+            }
+        }
+    }
+    if !bad.is_empty() {
+        bail!("device access: {}", bad.join("; "));
+    }
+    Ok(())
+}
+
+/// runtime-tools' rules (deny all, then allow `c 10:229 rwm`, `b 8:20 rw`,
+/// `b 10:200 r`): on v1 the lines of devices.list; on v1 and v2 what the
+/// container can open.
 fn devices(ctx: &mut Ctx, relative: bool) -> CaseResult {
     let res = json!({"devices": [
         {"allow": false, "access": "rwm"},
@@ -347,12 +531,31 @@ fn devices(ctx: &mut Ctx, relative: bool) -> CaseResult {
         {"allow": true, "type": "b", "major": 8, "minor": 20, "access": "rw"},
         {"allow": true, "type": "b", "major": 10, "minor": 200, "access": "r"}
     ]});
-    let checks = [
-        has("devices", "devices.list", "c 10:229 rwm"),
-        has("devices", "devices.list", "b 8:20 rw"),
-        has("devices", "devices.list", "b 10:200 r"),
-    ];
-    run(ctx, relative, res, &checks)?;
+    let checks = if ctx.host().unified {
+        vec![]
+    } else {
+        vec![
+            has("devices", "devices.list", "c 10:229 rwm"),
+            has("devices", "devices.list", "b 8:20 rw"),
+            has("devices", "devices.list", "b 10:200 r"),
+        ]
+    };
+    let cg = ctx.cgroup_path(relative);
+    let mut cfg = config(&cg, res);
+    set_args(&mut cfg, &["sh", "-c", DEVICE_PROBE]);
+    let bundle = ctx.bundle(&cfg)?;
+    make_device_nodes(&bundle.join("rootfs"))?;
+    let (id, st) = ctx.create_in(&bundle)?;
+    verify(ctx, st.pid, &cg, &checks)?;
+    ctx.finish(&id)?;
+    let out = fs::read_to_string(bundle.join("container.out")).unwrap_or_default();
+    device_verdicts(&out).with_context(|| {
+        format!(
+            "container stdout: {:?}; stderr: {}",
+            out.trim(),
+            ctx.container_stderr(&bundle)
+        )
+    })?;
     pass()
 }
 
@@ -365,34 +568,49 @@ fn hugetlb(ctx: &mut Ctx, relative: bool) -> CaseResult {
         .ok_or_else(|| anyhow!("no huge pages"))?;
     let limit: u64 = 64 << 20;
     let res = json!({"hugepageLimits": [{"pageSize": size, "limit": limit}]});
-    run(
-        ctx,
-        relative,
-        res,
-        &[eq(
-            "hugetlb",
-            &format!("hugetlb.{size}.limit_in_bytes"),
-            limit,
-        )],
-    )?;
+    let check = if ctx.host().unified {
+        eq("v2:hugetlb", &format!("hugetlb.{size}.max"), limit)
+    } else {
+        eq("hugetlb", &format!("hugetlb.{size}.limit_in_bytes"), limit)
+    };
+    run(ctx, relative, res, &[check])?;
     pass()
 }
 
+/// runtime-tools' two combinations (swap = limit, i.e. no swap). On v2
+/// memory.swap.max holds swap − limit (OCI's swap is memory+swap: 0 here),
+/// swappiness and disableOOMKiller have no v2 file (runc ignores them), and
+/// a third combination has swap = 2 × limit.
 fn memory(ctx: &mut Ctx, relative: bool) -> CaseResult {
-    for (limit, swappiness) in [(50593792u64, 10), (151781376u64, 100)] {
+    let v2 = ctx.host().unified;
+    let mut combos = vec![(50593792u64, 50593792u64, 10), (151781376, 151781376, 100)];
+    if v2 {
+        combos.push((50593792, 2 * 50593792, 60));
+    }
+    for (limit, swap, swappiness) in combos {
+        let reservation = if swap == limit { limit } else { limit / 2 };
         let res = json!({"memory": {
-            "limit": limit, "reservation": limit, "swap": limit,
+            "limit": limit, "reservation": reservation, "swap": swap,
             "swappiness": swappiness, "disableOOMKiller": true
         }});
-        let checks = [
-            eq("memory", "memory.limit_in_bytes", limit),
-            eq("memory", "memory.soft_limit_in_bytes", limit),
-            eq("memory", "memory.memsw.limit_in_bytes", limit),
-            eq("memory", "memory.swappiness", swappiness),
-            has("memory", "memory.oom_control", "oom_kill_disable 1"),
-        ];
-        run(ctx, relative, res, &checks)
-            .with_context(|| format!("limit {limit} swappiness {swappiness}"))?;
+        let checks = if v2 {
+            vec![
+                eq("v2:memory", "memory.max", limit),
+                eq("v2:memory", "memory.low", reservation),
+                eq("v2:memory", "memory.swap.max", swap - limit),
+            ]
+        } else {
+            vec![
+                eq("memory", "memory.limit_in_bytes", limit),
+                eq("memory", "memory.soft_limit_in_bytes", reservation),
+                eq("memory", "memory.memsw.limit_in_bytes", swap),
+                eq("memory", "memory.swappiness", swappiness),
+                has("memory", "memory.oom_control", "oom_kill_disable 1"),
+            ]
+        };
+        run(ctx, relative, res, &checks).with_context(|| {
+            format!("limit {limit} reservation {reservation} swap {swap} swappiness {swappiness}")
+        })?;
     }
     pass()
 }
@@ -433,98 +651,50 @@ fn network(ctx: &mut Ctx, relative: bool) -> CaseResult {
 }
 
 fn pids(ctx: &mut Ctx, relative: bool) -> CaseResult {
+    let ctrl = if ctx.host().unified {
+        "v2:pids"
+    } else {
+        "pids"
+    };
     run(
         ctx,
         relative,
         json!({"pids": {"limit": 1000}}),
-        &[eq("pids", "pids.max", 1000)],
+        &[eq(ctrl, "pids.max", 1000)],
     )?;
     pass()
 }
 
-fn skip_v2_io(h: &Host) -> Option<String> {
-    h.v2("io").err().or_else(|| {
-        h.disk
-            .is_none()
-            .then(|| "no block device in /sys/block".into())
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn skip_v2_hugetlb(h: &Host) -> Option<String> {
-    let mut why: Vec<String> = h.v2("hugetlb").err().into_iter().collect();
-    if h.hugepages.is_empty() {
-        why.push(
-            "no huge pages reserved on this host (/sys/kernel/mm/hugepages/*/nr_hugepages are 0)"
-                .into(),
-        );
+    #[test]
+    fn cpu_weight_conversions() {
+        assert_eq!(cpu_weights(1024), [39, 100]);
+        assert_eq!(cpu_weights(2048), [79, 174]);
+        assert_eq!(cpu_weights(2), [1, 1]);
     }
-    (!why.is_empty()).then(|| why.join("; "))
-}
 
-// cgroup v2: the OCI values as runc, crun and youki write them.
-
-fn v2_pids(ctx: &mut Ctx) -> CaseResult {
-    run(
-        ctx,
-        false,
-        json!({"pids": {"limit": 1000}}),
-        &[eq("v2:pids", "pids.max", 1000)],
-    )?;
-    pass()
-}
-
-/// memory.swap.max holds swap minus limit (OCI swap is memory+swap).
-fn v2_memory(ctx: &mut Ctx) -> CaseResult {
-    let limit = 50593792u64;
-    let res = json!({"memory": {"limit": limit, "reservation": limit / 2, "swap": 2 * limit}});
-    let checks = [
-        eq("v2:memory", "memory.max", limit),
-        eq("v2:memory", "memory.low", limit / 2),
-        eq("v2:memory", "memory.swap.max", limit),
-    ];
-    run(ctx, false, res, &checks)?;
-    pass()
-}
-
-/// cpu.weight is left out: its conversion from shares differs between
-/// runtime versions.
-fn v2_cpus(ctx: &mut Ctx) -> CaseResult {
-    let res = json!({"cpu": {"period": 100000, "quota": 50000, "cpus": "0", "mems": "0"}});
-    let checks = [
-        eq("v2:cpu", "cpu.max", "50000 100000"),
-        eq("v2:cpuset", "cpuset.cpus", "0"),
-        eq("v2:cpuset", "cpuset.mems", "0"),
-    ];
-    run(ctx, false, res, &checks)?;
-    pass()
-}
-
-fn v2_io(ctx: &mut Ctx) -> CaseResult {
-    let (ma, mi) = ctx.host().disk.ok_or_else(|| anyhow!("no disk"))?;
-    let dev = |rate: u64| json!([{"major": ma, "minor": mi, "rate": rate}]);
-    let res = json!({"blockIO": {
-        "throttleReadBpsDevice": dev(102400), "throttleWriteBpsDevice": dev(204800),
-        "throttleReadIOPSDevice": dev(300), "throttleWriteIOPSDevice": dev(400)
-    }});
-    let line = format!("{ma}:{mi} rbps=102400 wbps=204800 riops=300 wiops=400");
-    run(ctx, false, res, &[has("v2:io", "io.max", line)])?;
-    pass()
-}
-
-fn v2_hugetlb(ctx: &mut Ctx) -> CaseResult {
-    let size = ctx
-        .host()
-        .hugepages
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow!("no huge pages"))?;
-    let limit: u64 = 64 << 20;
-    let res = json!({"hugepageLimits": [{"pageSize": size, "limit": limit}]});
-    run(
-        ctx,
-        false,
-        res,
-        &[eq("v2:hugetlb", &format!("hugetlb.{size}.max"), limit)],
-    )?;
-    pass()
+    #[test]
+    fn device_verdicts_need_eperm_exactly_where_denied() {
+        let good = "devtest c10_229 r other: sh: can't open '/devtest/c10_229': No such device\n\
+                    devtest c10_229 w ok\ndevtest b8_20 r other: x\ndevtest b8_20 w other: x\n\
+                    devtest b10_200 r other: x\ndevtest b10_200 w EPERM\n\
+                    devtest b8_21 r EPERM\ndevtest b8_21 w EPERM\n\
+                    devtest c10_228 r EPERM\ndevtest c10_228 w EPERM\n\
+                    devtest c1_3 r ok\ndevtest c1_3 w ok\n";
+        device_verdicts(good).unwrap();
+        // No device cgroup at all: the denied nodes open (or fail otherwise).
+        let open = good.replace("EPERM", "other: No such device or address");
+        let err = device_verdicts(&open).unwrap_err().to_string();
+        assert!(
+            err.contains("b8_21 r") && err.contains("b10_200 w"),
+            "{err}"
+        );
+        // A rule that denies too much.
+        let strict = good.replace("devtest c1_3 r ok", "devtest c1_3 r EPERM");
+        assert!(device_verdicts(&strict).is_err());
+        assert!(device_verdicts("").is_err());
+    }
 }

@@ -272,19 +272,26 @@ fn delete(ctx: &mut Ctx) -> CaseResult {
     subtests(r)
 }
 
-fn v1_dir(ctx: &Ctx, controller: &str, cg: &str) -> Result<std::path::PathBuf> {
-    let mnt = ctx.host().v1(controller).map_err(anyhow::Error::msg)?;
+/// The host directory of cgroupsPath `cg` in the pids hierarchy (v1) or in the
+/// unified hierarchy (v2), or why there is none.
+fn pids_dir(ctx: &Ctx, cg: &str) -> Result<std::path::PathBuf, String> {
+    let host = ctx.host();
+    let mnt = if host.unified {
+        host.v2("pids")?
+    } else {
+        host.v1("pids")?
+    };
     Ok(mnt.join(cg.trim_start_matches('/')))
 }
 
 fn delete_only_create_resources(ctx: &mut Ctx) -> CaseResult {
-    if let Err(why) = ctx.host().v1("pids") {
-        return crate::ctx::skip(why);
-    }
     // A cgroup the runtime did not create; moving the container in must not
     // make the runtime delete it.
     let cg = ctx.cgroup_path(false);
-    let dir = v1_dir(ctx, "pids", &cg)?;
+    let dir = match pids_dir(ctx, &cg) {
+        Ok(dir) => dir,
+        Err(why) => return crate::ctx::skip(why),
+    };
     fs::create_dir_all(&dir)?;
     let (_, id, st) = ctx.created(&quick())?;
     fs::write(dir.join("cgroup.procs"), st.pid.to_string())
@@ -299,15 +306,15 @@ fn delete_only_create_resources(ctx: &mut Ctx) -> CaseResult {
 }
 
 fn delete_resources(ctx: &mut Ctx) -> CaseResult {
-    if let Err(why) = ctx.host().v1("pids") {
-        return crate::ctx::skip(why);
-    }
     let cg = ctx.cgroup_path(false);
+    let dir = match pids_dir(ctx, &cg) {
+        Ok(dir) => dir,
+        Err(why) => return crate::ctx::skip(why),
+    };
     let mut cfg = quick();
     cfg["linux"]["cgroupsPath"] = json!(cg);
     cfg["linux"]["resources"]["pids"] = json!({"limit": 1000});
     let (_, id, _) = ctx.created(&cfg)?;
-    let dir = v1_dir(ctx, "pids", &cg)?;
     ensure!(dir.exists(), "create did not make {}", dir.display());
     ctx.finish(&id)?;
     ensure!(
