@@ -9,6 +9,10 @@
 //!
 //! [`fix_resources`] rewrites those two files after libcgroups applied a resources section
 //! (at `create` and `update`). On cgroup v1 it does nothing.
+//!
+//! libcgroups also creates a cgroup's missing parents with `exists()` then `create_dir()`, so
+//! two containers created at once under a new parent race and one fails with "failed to
+//! create dir ...: File exists"; [`create_parents`] makes them first, as runc's MkdirAll.
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +38,30 @@ fn dir_of(pid: i32) -> Result<PathBuf> {
         .find_map(|l| l.strip_prefix("0::"))
         .with_context(|| format!("no cgroup v2 entry in {file}"))?;
     Ok(Path::new(CGROUP_ROOT).join(path.trim_start_matches('/')))
+}
+
+/// Creates the parent directories of the container's cgroup on v2 before libcgroups does
+/// (see the module documentation), tolerating ones that exist or appear meanwhile. Only for
+/// libcgroups' cgroupfs manager (`systemd`: whether libcontainer uses its systemd manager for
+/// a relative path), and only for a plain path (no `..`); a no-op on cgroup v1.
+pub fn create_parents(cgroups_path: Option<&Path>, systemd: bool) -> Result<()> {
+    let Some(path) = cgroups_path else {
+        return Ok(()); // libcontainer's default, `:youki:<id>`: right under the root
+    };
+    if (path.is_relative() && systemd)
+        || path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        || !is_unified()
+    {
+        return Ok(());
+    }
+    let full = Path::new(CGROUP_ROOT).join(path.strip_prefix("/").unwrap_or(path));
+    match full.parent() {
+        Some(parent) if parent != Path::new(CGROUP_ROOT) => std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the cgroup {}", parent.display())),
+        _ => Ok(()),
+    }
 }
 
 /// What libcgroups 0.7 writes wrongly for `resources` on v2: (file, value) pairs.

@@ -247,6 +247,50 @@ fn device_rules_are_enforced() {
     }
 }
 
+/// Containers created at the same time under a cgroup parent that does not exist yet all
+/// start: libcgroups 0.7 on v2 makes missing parents with exists() then mkdir, and the loser
+/// of that race failed with "failed to create dir ...: File exists" (runw makes them first).
+#[test]
+fn concurrent_creates_under_a_new_parent() {
+    require_root!();
+    let rt = Runtime::runw();
+    let parent = format!("{}/{}", common::CGROUP_PARENT, common::unique_id("parent"));
+    let containers: Vec<_> = (0..6)
+        .map(|_| {
+            let id = rt.id("concurrent");
+            let mut bundle = rt.bundle(&id, &["sleep", "600"]);
+            bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}")));
+            (id, bundle)
+        })
+        .collect();
+    let runs: Vec<_> = containers
+        .iter()
+        .map(|(id, bundle)| rt.spawn(&["run", "-d", "--bundle", bundle.path_str(), id]))
+        .collect();
+    let outs: Vec<_> = runs.into_iter().map(|r| r.wait(common::TIMEOUT)).collect();
+    for (id, _) in &containers {
+        rt.run(&["delete", "--force", id]);
+    }
+    // Runtimes leave the parents they made (runc too): the test removes its own, after
+    // checking that the containers' cgroups are gone.
+    for root in common::cgroup_roots() {
+        let dir = root.join(&parent);
+        if dir.is_dir() {
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.path())
+                .collect();
+            assert!(left.is_empty(), "cgroups left: {left:?}");
+            std::fs::remove_dir(&dir).unwrap();
+        }
+    }
+    for out in outs {
+        out.ok();
+    }
+}
+
 #[test]
 fn update_of_unknown_container_fails() {
     require_root!();

@@ -61,6 +61,15 @@ fn build(
     detach: bool,
 ) -> Result<Container> {
     check_userns_cgroup(&bundle.spec, global.systemd_cgroup)?;
+    let cgroups_path = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone());
+    cgroupv2::create_parents(
+        cgroups_path.as_deref(),
+        global.systemd_cgroup || new_user_namespace(&bundle.spec),
+    )?;
     let wasm = plan_workload(bundle, global)?;
     let workload = wasm.as_ref().map_or_else(|| "linux".into(), |w| w.label());
     let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
@@ -113,19 +122,12 @@ fn plan_workload(bundle: &Bundle, global: &GlobalOpts) -> Result<Option<WasmWork
 /// it `:youki:<id>`), with or without `--systemd-cgroup`. Without systemd that fails deep
 /// inside create with a message about a "systemd cgroup flag": say up front what is wrong.
 fn check_userns_cgroup(spec: &oci_spec::runtime::Spec, systemd_flag: bool) -> Result<()> {
-    let Some(linux) = spec.linux() else {
-        return Ok(());
-    };
-    let userns = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none());
-    let absolute = linux
-        .cgroups_path()
+    let absolute = spec
+        .linux()
         .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
         .is_some_and(|p| p.is_absolute());
-    if userns
+    if new_user_namespace(spec)
         && !absolute
         && !systemd_flag
         && cgroupv2::is_unified()
@@ -136,6 +138,16 @@ fn check_userns_cgroup(spec: &oci_spec::runtime::Spec, systemd_flag: bool) -> Re
         );
     }
     Ok(())
+}
+
+/// The config asks for a new user namespace (not one joined by path).
+fn new_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none())
 }
 
 /// libcontainer 0.7 applies the cgroup with `disable_oom_killer: false` whatever

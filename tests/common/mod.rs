@@ -621,14 +621,24 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Where cgroup hierarchies may be: /sys/fs/cgroup (v2) and the directories in it (v1).
+pub fn cgroup_roots() -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir()),
+        );
+    }
+    roots
+}
+
 /// Existing cgroup directories of container `id` (any v1 hierarchy or the v2 mount).
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-    if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
-        roots.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
-    }
-    for root in roots {
+    for root in cgroup_roots() {
         let dir = root.join(CGROUP_PARENT).join(id);
         if dir.is_dir() && !dirs.contains(&dir) {
             dirs.push(dir);
