@@ -40,7 +40,7 @@ cargo test --release --no-fail-fast --manifest-path integration/Cargo.toml
 
 # The cgroup v2 lane: this machine is cgroup v1; a QEMU guest with a cgroup v2-only kernel
 # (TCG, no /dev/kvm needed) runs the integration tests and the conformance suite built above
-# (about 5 minutes). It fails loudly if the VM cannot run.
+# (4 to 7 minutes here). It fails loudly if the VM cannot run.
 step "cgroup v2 lane (hack/test-cgroup2.sh)"
 hack/test-cgroup2.sh
 
