@@ -92,6 +92,59 @@ impl ContainerLock {
     }
 }
 
+/// A private copy of a container's state for libcontainer's exec (tenant) builder, at
+/// `<root>/.exec:<id>:<runw pid>/<id>/state.json`. The builder reads the state when it starts
+/// and then waits for the new process; with the copy, runw holds the container's lock only
+/// while it copies. Removed on drop; `delete` removes any a killed runw left.
+pub struct StateSnapshot {
+    root: PathBuf,
+}
+
+impl StateSnapshot {
+    pub fn take(root: &Path, id: &str, _lock: &ContainerLock) -> Result<Self> {
+        let snapshot_root = root.join(format!("{EXEC_SNAPSHOT_PREFIX}{id}:{}", std::process::id()));
+        let dir = snapshot_root.join(id);
+        let _ = std::fs::remove_dir_all(&snapshot_root);
+        let snapshot = Self {
+            root: snapshot_root,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::copy(root.join(id).join("state.json"), dir.join("state.json"))
+            .with_context(|| format!("cannot copy the state of container {id}"))?;
+        Ok(snapshot)
+    }
+
+    /// The `--root` to give libcontainer.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Drop for StateSnapshot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+const EXEC_SNAPSHOT_PREFIX: &str = ".exec:";
+
+/// Removes the exec snapshots of container `id` that a killed runw left behind.
+pub fn remove_exec_snapshots(root: &Path, id: &str) {
+    let prefix = format!("{EXEC_SNAPSHOT_PREFIX}{id}:");
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Waits for a POSIX record lock on the whole file. Unlike `flock`, a POSIX lock belongs to
 /// the process, so the container processes libcontainer clones from runw do not inherit it
 /// (an inherited lock would be held by a waiting init until `start`).

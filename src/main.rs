@@ -2,11 +2,11 @@
 
 mod attach_warmup;
 mod bundle;
-mod cgroupv2;
 mod cli;
 mod commands;
 mod container;
 mod executor;
+mod fixups;
 mod hooks;
 mod logging;
 mod seal;

@@ -3,17 +3,16 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt};
+use libcgroups::common::{CgroupConfig, CgroupManager};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
 use crate::bundle::{self, Bundle};
-use crate::cgroupv2;
 use crate::cli::{CreateArgs, GlobalOpts};
 use crate::container::{self, ContainerLock};
 use crate::executor::WorkloadExecutor;
+use crate::fixups::{self, cgroupv2};
 use crate::hooks;
 use crate::state::Meta;
 use crate::wasm::{self, detect::RootView, WasmWorkload};
@@ -70,11 +69,10 @@ fn build(
         cgroups_path.as_deref(),
         global.systemd_cgroup || new_user_namespace(&bundle.spec),
     )?;
-    let wasm = plan_workload(bundle, global)?;
+    let wasm = plan_workload(bundle, global)?.map(|w| w.with_preserved_fds(args.preserve_fds));
     let workload = wasm.as_ref().map_or_else(|| "linux".into(), |w| w.label());
     let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
         .with_executor(WorkloadExecutor::new(wasm))
-        .with_pid_file(args.pid_file.as_ref())?
         .with_console_socket(args.console_socket.as_ref())
         .with_root_path(root)?
         .with_preserved_fds(args.preserve_fds)
@@ -84,9 +82,10 @@ fn build(
         .with_no_pivot(args.no_pivot)
         .build()
         .map_err(anyhow::Error::from)?;
-    apply_disable_oom_killer(&container, &bundle.spec)?;
-    apply_default_deny_devices(&container, &bundle.spec)?;
-    fix_cgroup_v2(&container, &bundle.spec)?;
+    fixups::after_build(&container, &bundle.spec)?;
+    if let (Some(path), Some(pid)) = (&args.pid_file, container.pid()) {
+        fixups::pid_file::write(path, pid.as_raw())?;
+    }
     let hooks = hooks::take_from_libcontainer(&container)?;
     Meta {
         oci_version: bundle.spec.version().clone(),
@@ -148,77 +147,6 @@ fn new_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
         .into_iter()
         .flatten()
         .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none())
-}
-
-/// libcontainer 0.7 applies the cgroup with `disable_oom_killer: false` whatever
-/// `linux.resources.memory.disableOOMKiller` says; apply the memory section again with it.
-fn apply_disable_oom_killer(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
-    let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) else {
-        return Ok(());
-    };
-    let disable = resources
-        .memory()
-        .as_ref()
-        .and_then(|m| m.disable_oom_killer())
-        .unwrap_or(false);
-    if !disable {
-        return Ok(());
-    }
-    let mut memory_only = oci_spec::runtime::LinuxResources::default();
-    memory_only.set_memory(*resources.memory());
-    container::cgroup_manager(container)?
-        .apply(&ControllerOpt {
-            resources: &memory_only,
-            disable_oom_killer: true,
-            oom_score_adj: None,
-            freezer_state: None,
-        })
-        .context("cannot disable the OOM killer")
-}
-
-/// On cgroup v1, libcgroups 0.7 writes the device rules as they are, on top of the allow-all
-/// that a new devices cgroup inherits; runc (and libcgroups on v2) start from deny-all, so
-/// that only the listed and the default devices are allowed. When the rules do not begin
-/// with a deny-all, apply them again behind one.
-fn apply_default_deny_devices(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
-    if cgroupv2::is_unified() {
-        return Ok(());
-    }
-    let rules = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.devices().clone())
-        .unwrap_or_default();
-    let deny_all =
-        |r: &LinuxDeviceCgroup| !r.allow() && matches!(r.typ(), None | Some(LinuxDeviceType::A));
-    if rules.first().is_some_and(deny_all) {
-        return Ok(());
-    }
-    let mut devices = vec![LinuxDeviceCgroupBuilder::default()
-        .allow(false)
-        .access("rwm")
-        .build()?];
-    devices.extend(rules);
-    let mut devices_only = oci_spec::runtime::LinuxResources::default();
-    devices_only.set_devices(Some(devices));
-    container::cgroup_manager(container)?
-        .apply(&ControllerOpt {
-            resources: &devices_only,
-            disable_oom_killer: false,
-            oom_score_adj: None,
-            freezer_state: None,
-        })
-        .context("cannot apply the device rules")
-}
-
-/// On cgroup v2, corrects what libcgroups 0.7 wrote wrongly (`cgroupv2::fix_resources`).
-fn fix_cgroup_v2(container: &Container, spec: &oci_spec::runtime::Spec) -> Result<()> {
-    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    if let (Some(resources), Some(pid)) = (resources, container.pid()) {
-        cgroupv2::fix_resources(pid.as_raw(), resources).context("cannot apply linux.resources")?;
-    }
-    Ok(())
 }
 
 /// Best-effort removal of what a failed create may have left: processes in the container's

@@ -50,6 +50,9 @@ pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
 /// Deletes a container and then runs its poststop hooks (failures are warnings).
 pub fn delete_container(container: &mut Container, force: bool) -> Result<()> {
     let meta = Meta::load(&container.root).unwrap_or_default();
+    if let Some(root) = container.root.parent() {
+        container::remove_exec_snapshots(root, container.id());
+    }
     container
         .delete(force)
         .with_context(|| format!("cannot delete container {}", container.id()))?;

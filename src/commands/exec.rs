@@ -11,8 +11,10 @@ use libcontainer::syscall::syscall::SyscallType;
 
 use super::wait::forward_signals_and_wait;
 use crate::cli::{ExecArgs, GlobalOpts};
-use crate::container;
+use crate::container::{self, StateSnapshot};
 use crate::executor::WorkloadExecutor;
+use crate::fixups;
+use crate::state::Meta;
 use crate::wasm::{self, detect::RootView, WasmWorkload};
 use oci_spec::runtime::{Process, ProcessBuilder, Spec};
 
@@ -23,8 +25,13 @@ pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
         bail!("exec: no command given (use --process FILE or give the command after the id)");
     }
     let id = &args.container_id;
-    let pid = {
-        let (container, _lock) = container::open_exclusive(&global.root, id)?;
+    let root = container::ensure_root(&global.root)?;
+    // The lock covers reading the state only. libcontainer's build below waits for the new
+    // process, which freezes in a paused container (`--ignore-paused`) and, for a Wasm
+    // process, runs in it until it ends: holding the lock then would block `resume`,
+    // `delete -f` and `kill` of this container.
+    let (snapshot, wasm) = {
+        let (container, lock) = container::open_exclusive(&root, id)?;
         match container.status() {
             ContainerStatus::Running => {}
             ContainerStatus::Paused if args.ignore_paused => {}
@@ -33,38 +40,44 @@ pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
                 container::status_name(status)
             ),
         }
-        let wasm = plan_workload(&container, args, &env, global)?;
-        ContainerBuilder::new(id.clone(), SyscallType::default())
-            .with_executor(WorkloadExecutor::new(wasm))
-            .with_root_path(&global.root)?
-            .with_console_socket(args.console_socket.as_ref())
-            .with_pid_file(args.pid_file.as_ref())?
-            .with_preserved_fds(args.preserve_fds)
-            .as_tenant()
-            .with_detach(args.detach)
-            .with_cwd(args.cwd.as_ref())
-            .with_env(env)
-            .with_process(args.process.as_ref())
-            .with_no_new_privs(args.no_new_privs)
-            .with_container_args(args.command.clone())
-            .with_additional_gids(args.additional_gids.clone())
-            .with_user(user)
-            .with_group(group)
-            .with_capabilities(args.cap.clone())
-            .with_ignore_paused(args.ignore_paused)
-            .with_sub_cgroup(args.cgroup.clone())
-            .with_apparmor(args.apparmor.clone())
-            .build()
-            .with_context(|| format!("cannot exec in container {id}"))?
+        let wasm = plan_workload(&container, args, &env, global)?
+            .map(|w| w.with_preserved_fds(args.preserve_fds));
+        (StateSnapshot::take(&root, id, &lock)?, wasm)
     };
+    let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
+        .with_executor(WorkloadExecutor::new(wasm))
+        .with_root_path(snapshot.root())?
+        .with_console_socket(args.console_socket.as_ref())
+        .with_preserved_fds(args.preserve_fds)
+        .as_tenant()
+        .with_detach(args.detach)
+        .with_cwd(args.cwd.as_ref())
+        .with_env(env)
+        .with_process(args.process.as_ref())
+        .with_no_new_privs(args.no_new_privs)
+        .with_container_args(args.command.clone())
+        .with_additional_gids(args.additional_gids.clone())
+        .with_user(user)
+        .with_group(group)
+        .with_capabilities(args.cap.clone())
+        .with_ignore_paused(args.ignore_paused)
+        .with_sub_cgroup(args.cgroup.clone())
+        .with_apparmor(args.apparmor.clone())
+        .build()
+        .with_context(|| format!("cannot exec in container {id}"))?;
+    drop(snapshot);
+    if let Some(path) = &args.pid_file {
+        fixups::pid_file::write(path, pid.as_raw())?;
+    }
     if args.detach {
         return Ok(0);
     }
     forward_signals_and_wait(pid)
 }
 
-/// Linux or Wasm for the exec'd process: in a Wasm container (or with autodetection) a Wasm
-/// entrypoint runs as Wasm, anything else as a Linux binary of the container. The entrypoint
+/// Linux or Wasm for the exec'd process: in a Wasm container (or one annotated for Wasm) a
+/// Wasm entrypoint runs as Wasm, anything else as a Linux binary of the container. In a Linux
+/// container everything runs as Linux: a Wasm file planted there never runs in a runw clone. The entrypoint
 /// is looked up through the init's root, which shows the container's mounts.
 fn plan_workload(
     container: &Container,
@@ -79,12 +92,13 @@ fn plan_workload(
     let spec = Spec::load(container.bundle().join("config.json")).ok();
     let process = exec_process(args, env, spec.as_ref())?;
     let settings = wasm::Settings::from_global(global)?;
+    let wasm_init = Meta::load(&container.root).is_some_and(|m| m.workload.starts_with("wasm"));
     wasm::plan(
         &process,
         container.state.annotations.as_ref(),
         &RootView::of_process(pid.as_raw()),
         &settings,
-        wasm::Role::Exec,
+        wasm::Role::Exec { wasm_init },
         spec.as_ref().and_then(wasm::memory_limit),
     )
 }

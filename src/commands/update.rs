@@ -10,9 +10,9 @@ use libcontainer::container::ContainerStatus;
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
-use crate::cgroupv2;
 use crate::cli::{GlobalOpts, UpdateArgs};
 use crate::container;
+use crate::fixups::cgroupv2;
 
 pub fn update(args: &UpdateArgs, global: &GlobalOpts) -> Result<i32> {
     let resources = resources_from(args)?;

@@ -1,27 +1,41 @@
 //! The host-side cache of compiled Wasm code (default `/var/lib/runw/cache`).
 //!
-//! An entry is `<key>.cwasm`: the engine's precompiled artifact followed by a 24-byte trailer
-//! (magic, artifact length, CRC-32 of the artifact). The key is a SHA-256 over the module's
-//! binary, the engine's name and version and a fingerprint of its settings, so another engine
-//! version or configuration never even looks at a foreign entry; a truncated or damaged entry
-//! fails the trailer check and is rebuilt. Entries are written to a temporary file and renamed
-//! into place, so concurrent creates of the same module never see a partial entry. When the
-//! directory grows past its size bound the least recently used entries are removed (a hit
-//! refreshes the entry's mtime).
+//! An entry is `<key>.cwasm`: the engine's precompiled artifact followed by a 48-byte trailer
+//! (magic, artifact length, HMAC-SHA-256 of the artifact under the host key `<dir>/.key`).
+//! The key is a SHA-256 over the module's binary, the engine's name and version and a
+//! fingerprint of its settings, so another engine version or configuration never even looks
+//! at a foreign entry. Entries are written to a temporary file and renamed into place, so
+//! concurrent creates of the same module never see a partial entry. When the directory grows
+//! past its size bound the least recently used entries are removed (a hit refreshes the
+//! entry's mtime).
+//!
+//! Compiled code is native code that runw maps executable, so an entry is trusted only when
+//! nobody but runw's user could have written it:
+//! * the directory, the key file and each entry must be owned by runw's user and not writable
+//!   by group or others (a directory that is not is refused with its reason);
+//! * an entry must carry a valid HMAC under the host key (a random 32-byte file, mode 0600,
+//!   made on first use), so that content written by anything else (a descriptor that leaked,
+//!   a copy from another host) is rejected and rebuilt;
+//! * an entry is read into memory, checked there and handed to the engine as bytes: no
+//!   descriptor or file mapping of it ever reaches a container process.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use anyhow::{bail, Context};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 pub const DEFAULT_DIR: &str = "/var/lib/runw/cache";
 
-const MAGIC: &[u8; 8] = b"RUNWCWSM";
-const TRAILER_LEN: u64 = 24;
+const MAGIC: &[u8; 8] = b"RUNWCWS2";
+const MAC_LEN: usize = 32;
+const TRAILER_LEN: u64 = 16 + MAC_LEN as u64;
 const SUFFIX: &str = "cwasm";
+const KEY_FILE: &str = ".key";
 /// Temporary files older than this are left over from a crashed runw.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -49,19 +63,39 @@ impl Cache {
         self.dir.join(format!("{key}.{SUFFIX}"))
     }
 
-    /// The path of a valid entry and the artifact's length (the file is longer by the
-    /// trailer). A damaged entry is removed.
-    pub fn lookup(&self, key: &str) -> Option<(PathBuf, u64)> {
+    /// Makes the directory (0700) if needed and checks that only runw's user can write it.
+    pub fn open_dir(&self) -> anyhow::Result<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .with_context(|| format!("cannot create wasm cache {}", self.dir.display()))?;
+        let meta = std::fs::symlink_metadata(&self.dir)
+            .with_context(|| format!("wasm cache {}", self.dir.display()))?;
+        if !meta.is_dir() {
+            bail!("wasm cache {} is not a directory", self.dir.display());
+        }
+        trusted(&meta).map_err(|why| {
+            anyhow::anyhow!(
+                "refusing wasm cache directory {}: {why} (use a directory only runw's user can write, or --no-wasm-cache)",
+                self.dir.display()
+            )
+        })
+    }
+
+    /// The artifact of a valid entry, read into memory. A damaged or foreign entry is removed.
+    pub fn lookup(&self, key: &str) -> Option<Vec<u8>> {
         let path = self.path(key);
-        let file = File::open(&path).ok()?;
-        match verify(&file) {
-            Some(len) => {
+        let file = open_no_follow(&path).ok()?;
+        let entry_key = self.host_key().ok()?;
+        match read_verified(&file, &entry_key) {
+            Some(artifact) => {
                 // Best effort: the mtime orders entries for eviction.
                 let _ = file.set_modified(SystemTime::now());
-                Some((path, len))
+                Some(artifact)
             }
             None => {
-                tracing::debug!("damaged wasm cache entry {}, rebuilding", path.display());
+                tracing::debug!("invalid wasm cache entry {}, rebuilding", path.display());
                 let _ = std::fs::remove_file(&path);
                 None
             }
@@ -69,11 +103,9 @@ impl Cache {
     }
 
     /// Stores an artifact under `key` (atomically) and returns the entry's path.
-    pub fn store(&self, key: &str, artifact: &[u8]) -> std::io::Result<PathBuf> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)?;
+    pub fn store(&self, key: &str, artifact: &[u8]) -> anyhow::Result<PathBuf> {
+        self.open_dir()?;
+        let host_key = self.host_key()?;
         let path = self.path(key);
         let tmp = self.dir.join(format!(
             ".{key}.{}.{}.tmp",
@@ -83,19 +115,55 @@ impl Cache {
                 .unwrap_or_default()
                 .as_nanos()
         ));
-        let written = write_entry(&tmp, artifact).and_then(|()| std::fs::rename(&tmp, &path));
+        let written =
+            write_entry(&tmp, artifact, &host_key).and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(err) = written {
             let _ = std::fs::remove_file(&tmp);
-            return Err(err);
+            return Err(err.into());
         }
         self.evict(&path);
         Ok(path)
     }
 
-    /// Removes an entry the engine refused although its checksum was right (e.g. written by
-    /// an engine build whose settings fingerprint collided).
+    /// Removes an entry the engine refused although its MAC was right (e.g. written by an
+    /// engine build whose settings fingerprint collided).
     pub fn discard(&self, key: &str) {
         let _ = std::fs::remove_file(self.path(key));
+    }
+
+    /// The host key, made on first use. Never leaves runw's host-side process: the Wasm init
+    /// gets compiled code, not the key.
+    fn host_key(&self) -> anyhow::Result<HostKey> {
+        let path = self.dir.join(KEY_FILE);
+        match open_no_follow(&path) {
+            Ok(file) => return HostKey::read(file, &path),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("cannot open {}", path.display())),
+        }
+        let mut key = HostKey([0; MAC_LEN]);
+        // SAFETY: getrandom fills the buffer it is given.
+        let n = unsafe { libc::getrandom(key.0.as_mut_ptr().cast(), MAC_LEN, 0) };
+        if n != MAC_LEN as isize {
+            bail!(
+                "cannot make the wasm cache key: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&key.0).and_then(|()| f.sync_data()));
+        match created {
+            Ok(()) => Ok(key),
+            // Another runw made it first: use theirs.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                HostKey::read(open_no_follow(&path)?, &path)
+            }
+            Err(err) => Err(err).with_context(|| format!("cannot write {}", path.display())),
+        }
     }
 
     /// Removes least recently used entries until the cache fits its bound, keeping `keep`.
@@ -134,50 +202,102 @@ impl Cache {
     }
 }
 
-fn write_entry(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+/// The HMAC key, zeroed when dropped.
+struct HostKey([u8; MAC_LEN]);
+
+impl HostKey {
+    fn read(mut file: File, path: &Path) -> anyhow::Result<Self> {
+        let meta = file.metadata()?;
+        trusted(&meta)
+            .and_then(|()| {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    Err("it is readable by group or others".into())
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|why| anyhow::anyhow!("refusing wasm cache key {}: {why}", path.display()))?;
+        let mut key = HostKey([0; MAC_LEN]);
+        file.read_exact(&mut key.0)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(key)
+    }
+
+    fn mac(&self, artifact: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key size");
+        mac.update(artifact);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl Drop for HostKey {
+    fn drop(&mut self) {
+        for byte in self.0.iter_mut() {
+            // SAFETY: a valid, aligned byte of our own array; volatile so it is not elided.
+            unsafe { std::ptr::write_volatile(byte, 0) };
+        }
+    }
+}
+
+/// Owned by runw's user and not writable by group or others.
+fn trusted(meta: &std::fs::Metadata) -> Result<(), String> {
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(format!("it is owned by uid {}, not {euid}", meta.uid()));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err("it is writable by group or others".into());
+    }
+    Ok(())
+}
+
+fn open_no_follow(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+fn write_entry(path: &Path, artifact: &[u8], key: &HostKey) -> std::io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)?;
     file.write_all(artifact)?;
-    file.write_all(&trailer(artifact))?;
+    file.write_all(&trailer(artifact, key))?;
     file.sync_data()
 }
 
-fn trailer(artifact: &[u8]) -> [u8; TRAILER_LEN as usize] {
+fn trailer(artifact: &[u8], key: &HostKey) -> [u8; TRAILER_LEN as usize] {
     let mut t = [0u8; TRAILER_LEN as usize];
     t[..8].copy_from_slice(MAGIC);
     t[8..16].copy_from_slice(&(artifact.len() as u64).to_le_bytes());
-    t[16..20].copy_from_slice(&crc32fast::hash(artifact).to_le_bytes());
+    t[16..].copy_from_slice(&key.mac(artifact));
     t
 }
 
-/// Checks an entry's trailer and checksum; returns the artifact's length.
-fn verify(mut file: &File) -> Option<u64> {
-    let total = file.metadata().ok()?.len();
-    let len = total.checked_sub(TRAILER_LEN)?;
-    let mut t = [0u8; TRAILER_LEN as usize];
-    file.seek(SeekFrom::Start(len)).ok()?;
-    file.read_exact(&mut t).ok()?;
-    if &t[..8] != MAGIC || u64::from_le_bytes(t[8..16].try_into().ok()?) != len {
+/// Reads a trusted regular file and checks its trailer and MAC; returns the artifact.
+fn read_verified(mut file: &File, key: &HostKey) -> Option<Vec<u8>> {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || trusted(&meta).is_err() {
         return None;
     }
-    let want = u32::from_le_bytes(t[16..20].try_into().ok()?);
-    file.seek(SeekFrom::Start(0)).ok()?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let want = left.min(buf.len() as u64) as usize;
-        let n = file.read(&mut buf[..want]).ok()?;
-        if n == 0 {
-            return None;
-        }
-        hasher.update(&buf[..n]);
-        left -= n as u64;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes).ok()?;
+    let len = bytes.len().checked_sub(TRAILER_LEN as usize)?;
+    let t = &bytes[len..];
+    if &t[..8] != MAGIC || u64::from_le_bytes(t[8..16].try_into().ok()?) != len as u64 {
+        return None;
     }
-    (hasher.finalize() == want).then_some(len)
+    let want: [u8; MAC_LEN] = t[16..].try_into().ok()?;
+    bytes.truncate(len);
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).ok()?;
+    mac.update(&bytes);
+    // Constant-time comparison.
+    mac.verify_slice(&want).ok()?;
+    Some(bytes)
 }
 
 /// Parses a size like `512M`, `1G`, `1048576` (binary units).
@@ -221,7 +341,7 @@ mod tests {
         let cache = Cache::new(dir.path().join("c"), 1 << 30);
         assert!(cache.lookup("k").is_none());
         let path = cache.store("k", b"compiled code").unwrap();
-        assert_eq!(cache.lookup("k"), Some((path.clone(), 13)));
+        assert_eq!(cache.lookup("k").as_deref(), Some(&b"compiled code"[..]));
         assert!(std::fs::read(&path).unwrap().starts_with(b"compiled code"));
 
         // Flip one byte of the artifact: rejected and removed.
@@ -239,9 +359,43 @@ mod tests {
     }
 
     #[test]
+    fn entries_of_another_key_are_rejected() {
+        // Same layout, right length, but a MAC made under another host's key (or forged).
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("c"), 1 << 30);
+        let path = cache.store("k", b"compiled code").unwrap();
+        let other = HostKey([7; MAC_LEN]);
+        let mut forged = b"evil code!!!!".to_vec();
+        forged.extend_from_slice(&trailer(b"evil code!!!!", &other));
+        std::fs::write(&path, &forged).unwrap();
+        assert!(cache.lookup("k").is_none());
+    }
+
+    #[test]
+    fn untrusted_directories_and_entries_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Cache::new(open, 1 << 30)
+            .open_dir()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("writable by group or others"), "{err}");
+
+        let cache = Cache::new(dir.path().join("c"), 1 << 30);
+        let path = cache.store("k", b"code").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(
+            cache.lookup("k").is_none(),
+            "a world-writable entry is not loaded"
+        );
+    }
+
+    #[test]
     fn eviction_keeps_the_cache_within_its_bound() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path().to_path_buf(), 2 * (100 + TRAILER_LEN));
+        let cache = Cache::new(dir.path().join("c"), 2 * (100 + TRAILER_LEN));
         let old = SystemTime::now() - Duration::from_secs(100);
         for (i, key) in ["a", "b"].iter().enumerate() {
             let p = cache.store(key, &[0u8; 100]).unwrap();

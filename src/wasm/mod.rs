@@ -14,6 +14,7 @@
 //! Each engine is a small [`Backend`]; this module holds what is engine-neutral.
 
 pub mod cache;
+mod confine;
 pub mod detect;
 mod trim;
 #[cfg(feature = "wasmedge")]
@@ -189,9 +190,16 @@ pub struct WasmWorkload {
     /// The module's path inside the container (for messages).
     path: PathBuf,
     memory_limit: Option<u64>,
+    /// `--preserve-fds`: descriptors 3.. the module keeps.
+    preserved_fds: i32,
 }
 
 impl WasmWorkload {
+    pub fn with_preserved_fds(mut self, count: i32) -> Self {
+        self.preserved_fds = count;
+        self
+    }
+
     /// What `runw.json` records: `wasm:<engine>`.
     pub fn label(&self) -> String {
         format!("wasm:{}", self.engine)
@@ -202,7 +210,10 @@ impl WasmWorkload {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Init,
-    Exec,
+    /// `wasm_init`: the container's init runs Wasm.
+    Exec {
+        wasm_init: bool,
+    },
 }
 
 /// Decides how `process` runs and, for Wasm, prepares the module. `Ok(None)` means a Linux
@@ -216,9 +227,15 @@ pub fn plan(
     memory_limit: Option<u64>,
 ) -> Result<Option<WasmWorkload>> {
     let mut policy = detect::policy(annotations)?;
-    // `exec` into a Wasm container may run a Wasm module or any Linux binary of its rootfs.
-    if role == Role::Exec && policy == Policy::Always {
-        policy = Policy::Smart;
+    if let Role::Exec { wasm_init } = role {
+        // `exec` into a Wasm container may run a Wasm module or any Linux binary of its
+        // rootfs; into a Linux container (not annotated for Wasm) Linux binaries only, so
+        // that a planted Wasm file never runs inside a clone of runw.
+        match policy {
+            Policy::Always => policy = Policy::Smart,
+            Policy::Auto if !wasm_init => return Ok(None),
+            _ => {}
+        }
     }
     if policy == Policy::Linux || (policy == Policy::Auto && !settings.autodetect) {
         return Ok(None);
@@ -254,6 +271,7 @@ pub fn plan(
         engine: backend.name(),
         path,
         memory_limit,
+        preserved_fds: 0,
     }))
 }
 
@@ -307,6 +325,13 @@ pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
     install_stop_handlers();
     set_process_name(&workload.path);
     let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit);
+    if let Err(err) = confine::confine(&wasi.args, workload.preserved_fds) {
+        eprintln!(
+            "runw: cannot run wasm module {}: {err:#}",
+            workload.path.display()
+        );
+        std::process::exit(FAILED_EXIT);
+    }
     let outcome = workload.prepared.run(&wasi);
     let code = exit_code(&outcome, &workload.path);
     use std::io::Write;

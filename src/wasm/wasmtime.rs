@@ -65,17 +65,16 @@ impl Backend for Wasmtime {
         cache: Option<&Cache>,
     ) -> Result<Arc<dyn Prepared>, PrepareError> {
         let engine = engine()?;
+        // SAFETY (both `deserialize` calls): the bytes are wasmtime's own output, either just
+        // compiled or read from a cache entry whose HMAC under the host key proves runw wrote
+        // it (see `cache`); they are copied into anonymous memory, no file stays mapped.
         let artifact = if module.component {
             Artifact::Component(compile(
                 engine,
                 module.binary,
                 cache,
                 true,
-                |path| {
-                    // SAFETY: cache entries are written by runw only (0700 directory), renamed
-                    // into place and never modified; the checksum was verified by `lookup`.
-                    unsafe { Component::deserialize_file(engine, path) }
-                },
+                |bytes| unsafe { Component::deserialize(engine, bytes) },
                 |bytes| Component::new(engine, bytes),
             )?)
         } else {
@@ -84,10 +83,7 @@ impl Backend for Wasmtime {
                 module.binary,
                 cache,
                 false,
-                |path| {
-                    // SAFETY: as above.
-                    unsafe { Module::deserialize_file(engine, path) }
-                },
+                |bytes| unsafe { Module::deserialize(engine, bytes) },
                 |bytes| Module::new(engine, bytes),
             )?)
         };
@@ -110,7 +106,7 @@ fn compile<A>(
     binary: &[u8],
     cache: Option<&Cache>,
     component: bool,
-    load: impl Fn(&std::path::Path) -> wasmtime::Result<A>,
+    load: impl Fn(&[u8]) -> wasmtime::Result<A>,
     compile_in_memory: impl Fn(&[u8]) -> wasmtime::Result<A>,
 ) -> Result<A, PrepareError> {
     let invalid =
@@ -118,13 +114,14 @@ fn compile<A>(
     let Some(cache) = cache else {
         return compile_in_memory(binary).map_err(invalid);
     };
+    cache.open_dir().map_err(PrepareError::Other)?;
     let key = Cache::key(binary, &cache_tag(engine, component));
-    if let Some((path, _)) = cache.lookup(&key) {
-        match load(&path) {
+    if let Some(artifact) = cache.lookup(&key) {
+        match load(&artifact) {
             Ok(artifact) => return Ok(artifact),
-            // Checksum fine but refused by the engine: a foreign entry. Rebuild it.
+            // MAC fine but refused by the engine: a foreign entry. Rebuild it.
             Err(err) => {
-                tracing::debug!("wasm cache entry {} refused: {err:#}", path.display());
+                tracing::debug!("wasm cache entry {key} refused: {err:#}");
                 cache.discard(&key);
             }
         }
@@ -135,14 +132,10 @@ fn compile<A>(
         engine.precompile_module(binary)
     }
     .map_err(invalid)?;
-    match cache.store(&key, &precompiled) {
-        // Loading from the file maps the code instead of copying it into anonymous memory.
-        Ok(path) => load(&path).map_err(|e| PrepareError::Other(e.into())),
-        Err(err) => {
-            tracing::debug!("cannot write the wasm cache: {err}");
-            compile_in_memory(binary).map_err(invalid)
-        }
+    if let Err(err) = cache.store(&key, &precompiled) {
+        tracing::debug!("cannot write the wasm cache: {err:#}");
     }
+    load(&precompiled).map_err(|e| PrepareError::Other(e.into()))
 }
 
 /// The name between the first pair of backticks of wasmtime's "unknown import" errors.
@@ -464,24 +457,21 @@ mod tests {
     #[test]
     fn cached_artifacts_are_reused_and_damage_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path().to_path_buf(), 1 << 30);
+        let cache = Cache::new(dir.path().join("c"), 1 << 30);
         let binary = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
         let engine = engine().ok().unwrap();
-        let load = |p: &std::path::Path| unsafe { Module::deserialize_file(engine, p) };
+        let load = |b: &[u8]| unsafe { Module::deserialize(engine, b) };
         let fresh = |b: &[u8]| Module::new(engine, b);
         compile(engine, &binary, Some(&cache), false, load, fresh)
             .ok()
             .unwrap();
         let key = Cache::key(&binary, &cache_tag(engine, false));
-        let (path, len) = cache.lookup(&key).unwrap();
-        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-        // A foreign artifact with a valid checksum is refused by wasmtime and replaced.
+        let artifact = cache.lookup(&key).unwrap();
+        // A foreign artifact with a valid MAC is refused by wasmtime and replaced.
         cache.store(&key, b"not an artifact").unwrap();
         compile(engine, &binary, Some(&cache), false, load, fresh)
             .ok()
             .unwrap();
-        let (_, len2) = cache.lookup(&key).unwrap();
-        assert_eq!(len, len2);
-        assert!(std::fs::metadata(&path).unwrap().modified().unwrap() >= mtime);
+        assert_eq!(cache.lookup(&key).unwrap(), artifact);
     }
 }

@@ -1,0 +1,48 @@
+//! Corrections runw applies around libcontainer 0.7, each where libcontainer falls short of
+//! runc (the reference). They live here together so that a libcontainer upgrade can drop them
+//! one by one: each names what it corrects, and a test in `tests/` fails without it.
+//!
+//! After `ContainerBuilder::build` (the init is waiting for `start`; no workload code has run):
+//! * [`resources::disable_oom_killer`]: libcontainer applies the memory controller with
+//!   `disable_oom_killer: false` whatever `linux.resources.memory.disableOOMKiller` says.
+//! * [`resources::default_deny_devices`]: on cgroup v1 libcgroups writes the device rules on
+//!   top of the allow-all a new devices cgroup inherits; runc starts from deny-all.
+//! * [`cgroupv2::fix_resources`]: on cgroup v2 libcgroups leaves `memory.swap.max` at `max`
+//!   when swap equals the limit and overflows the blkio weight's conversion to `io.weight`
+//!   (also applied after `update`).
+//! * [`cgroup_mount::make_read_only`]: libcontainer mounts the cgroup v1 hierarchies
+//!   read-write (and without nosuid/nodev/noexec when it bind-mounts them), whatever the
+//!   spec's cgroup mount says; a container could lift its own limits. runc honours `ro`.
+//!
+//! Before `build`:
+//! * [`cgroupv2::create_parents`]: libcgroups makes a cgroup's missing parents racily.
+//!
+//! Instead of libcontainer:
+//! * [`pid_file::write`]: libcontainer writes `--pid-file` with a plain write that follows a
+//!   symlink planted at that path (e.g. inside the container's rootfs); runw writes it as runc
+//!   does, to a temporary file renamed over the path.
+
+pub mod cgroup_mount;
+pub mod cgroupv2;
+pub mod pid_file;
+pub mod resources;
+
+use anyhow::{Context, Result};
+use libcontainer::container::Container;
+use oci_spec::runtime::Spec;
+
+/// The corrections that follow a successful `build` of a new container.
+pub fn after_build(container: &Container, spec: &Spec) -> Result<()> {
+    resources::disable_oom_killer(container, spec)?;
+    resources::default_deny_devices(container, spec)?;
+    if let (Some(resources), Some(pid)) = (
+        spec.linux().as_ref().and_then(|l| l.resources().as_ref()),
+        container.pid(),
+    ) {
+        cgroupv2::fix_resources(pid.as_raw(), resources).context("cannot apply linux.resources")?;
+    }
+    if let Some(pid) = container.pid() {
+        cgroup_mount::make_read_only(pid.as_raw(), spec)?;
+    }
+    Ok(())
+}
