@@ -32,6 +32,15 @@ pub fn spec(args: &SpecArgs) -> Result<i32> {
             .access("rwm")
             .build()?]));
     }
+    // runc 1.1's template has no inheritable capabilities (CVE-2022-29162): with them, a
+    // process of a non-root user would get the listed capabilities through execve.
+    if let Some(process) = spec.process_mut().as_mut() {
+        let mut caps = process.capabilities().clone();
+        if let Some(caps) = caps.as_mut() {
+            caps.set_inheritable(None);
+        }
+        process.set_capabilities(caps);
+    }
     let text = serde_json::to_string_pretty(&spec)?;
     std::fs::write(&path, text + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
