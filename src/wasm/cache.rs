@@ -1,7 +1,8 @@
 //! The host-side cache of compiled Wasm code (default `/var/lib/runw/cache`).
 //!
 //! An entry is `<key>.cwasm`: the engine's precompiled artifact followed by a 48-byte trailer
-//! (magic, artifact length, HMAC-SHA-256 of the artifact under the host key `<dir>/.key`).
+//! (magic, artifact length, HMAC-SHA-256 of the entry's key and artifact under the host key
+//! `<dir>/.key`).
 //! The key is a SHA-256 over the module's binary, the engine's name and version and a
 //! fingerprint of its settings, so another engine version or configuration never even looks
 //! at a foreign entry. Entries are written to a temporary file and renamed into place, so
@@ -88,7 +89,7 @@ impl Cache {
         let path = self.path(key);
         let file = open_no_follow(&path).ok()?;
         let entry_key = self.host_key().ok()?;
-        match read_verified(&file, &entry_key) {
+        match read_verified(&file, key, &entry_key) {
             Some(artifact) => {
                 // Best effort: the mtime orders entries for eviction.
                 let _ = file.set_modified(SystemTime::now());
@@ -116,7 +117,7 @@ impl Cache {
                 .as_nanos()
         ));
         let written =
-            write_entry(&tmp, artifact, &host_key).and_then(|()| std::fs::rename(&tmp, &path));
+            write_entry(&tmp, key, artifact, &host_key).and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(err) = written {
             let _ = std::fs::remove_file(&tmp);
             return Err(err.into());
@@ -223,10 +224,13 @@ impl HostKey {
         Ok(key)
     }
 
-    fn mac(&self, artifact: &[u8]) -> [u8; MAC_LEN] {
+    /// The MAC of an entry binds its cache key too, so that one valid entry copied over
+    /// another's name is rejected.
+    fn hmac(&self, entry: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key size");
-        mac.update(artifact);
-        mac.finalize().into_bytes().into()
+        mac.update(entry.as_bytes());
+        mac.update(&[0]);
+        mac
     }
 }
 
@@ -258,7 +262,7 @@ fn open_no_follow(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-fn write_entry(path: &Path, artifact: &[u8], key: &HostKey) -> std::io::Result<()> {
+fn write_entry(path: &Path, entry: &str, artifact: &[u8], key: &HostKey) -> std::io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -266,20 +270,22 @@ fn write_entry(path: &Path, artifact: &[u8], key: &HostKey) -> std::io::Result<(
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)?;
     file.write_all(artifact)?;
-    file.write_all(&trailer(artifact, key))?;
+    file.write_all(&trailer(entry, artifact, key))?;
     file.sync_data()
 }
 
-fn trailer(artifact: &[u8], key: &HostKey) -> [u8; TRAILER_LEN as usize] {
+fn trailer(entry: &str, artifact: &[u8], key: &HostKey) -> [u8; TRAILER_LEN as usize] {
     let mut t = [0u8; TRAILER_LEN as usize];
     t[..8].copy_from_slice(MAGIC);
     t[8..16].copy_from_slice(&(artifact.len() as u64).to_le_bytes());
-    t[16..].copy_from_slice(&key.mac(artifact));
+    let mut mac = key.hmac(entry);
+    mac.update(artifact);
+    t[16..].copy_from_slice(&mac.finalize().into_bytes());
     t
 }
 
 /// Reads a trusted regular file and checks its trailer and MAC; returns the artifact.
-fn read_verified(mut file: &File, key: &HostKey) -> Option<Vec<u8>> {
+fn read_verified(mut file: &File, entry: &str, key: &HostKey) -> Option<Vec<u8>> {
     let meta = file.metadata().ok()?;
     if !meta.is_file() || trusted(&meta).is_err() {
         return None;
@@ -293,7 +299,7 @@ fn read_verified(mut file: &File, key: &HostKey) -> Option<Vec<u8>> {
     }
     let want: [u8; MAC_LEN] = t[16..].try_into().ok()?;
     bytes.truncate(len);
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).ok()?;
+    let mut mac = key.hmac(entry);
     mac.update(&bytes);
     // Constant-time comparison.
     mac.verify_slice(&want).ok()?;
@@ -366,8 +372,12 @@ mod tests {
         let path = cache.store("k", b"compiled code").unwrap();
         let other = HostKey([7; MAC_LEN]);
         let mut forged = b"evil code!!!!".to_vec();
-        forged.extend_from_slice(&trailer(b"evil code!!!!", &other));
+        forged.extend_from_slice(&trailer("k", b"evil code!!!!", &other));
         std::fs::write(&path, &forged).unwrap();
+        assert!(cache.lookup("k").is_none());
+        // A valid entry of another key, copied over this one's name.
+        let other_entry = cache.store("j", b"other code").unwrap();
+        std::fs::copy(other_entry, cache.path("k")).unwrap();
         assert!(cache.lookup("k").is_none());
     }
 
