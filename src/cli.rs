@@ -99,6 +99,36 @@ pub struct GlobalOpts {
     /// Compile Wasm modules at every create instead of using the cache
     #[arg(long = "no-wasm-cache", global = true, env = "RUNW_NO_WASM_CACHE")]
     pub no_wasm_cache: bool,
+
+    /// Largest Wasm module runw reads and compiles (e.g. 64M)
+    #[arg(
+        long = "wasm-max-module-size",
+        global = true,
+        env = "RUNW_WASM_MAX_MODULE_SIZE",
+        default_value = "128M",
+        value_name = "SIZE"
+    )]
+    pub wasm_max_module_size: String,
+
+    /// Memory bound of compiling one Wasm module (its data segment, e.g. 1G)
+    #[arg(
+        long = "wasm-compile-memory",
+        global = true,
+        env = "RUNW_WASM_COMPILE_MEMORY",
+        default_value = "2G",
+        value_name = "SIZE"
+    )]
+    pub wasm_compile_memory: String,
+
+    /// Time bound of compiling one Wasm module, in seconds
+    #[arg(
+        long = "wasm-compile-timeout",
+        global = true,
+        env = "RUNW_WASM_COMPILE_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECONDS"
+    )]
+    pub wasm_compile_timeout: f64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

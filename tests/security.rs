@@ -391,3 +391,39 @@ fn exec_into_a_paused_container_lets_resume_through() {
     assert_eq!(text, "ran after resume\n");
     runw.run(&["delete", "--force", &id]);
 }
+
+/// Low 8: compiling a module is bounded in size, memory and time; each bound is named in the
+/// error, and nothing is left behind.
+#[test]
+fn compilation_is_bounded() {
+    let functions: String = (0..3000)
+        .map(|i| {
+            format!("(func $f{i} (param i32) (result i32) local.get 0 i32.const {i} i32.add)\n")
+        })
+        .collect();
+    let module = wat(&format!(
+        "(module {functions} (memory (export \"memory\") 1) (func (export \"_start\")))"
+    ));
+    for (flag, value) in [
+        ("--wasm-max-module-size", "1K"),
+        ("--wasm-compile-timeout", "0.001"),
+        ("--wasm-compile-memory", "1M"),
+    ] {
+        let mut runw = Runw::new();
+        runw.extra = vec![flag.to_string(), value.to_string()];
+        let id = unique_id("sec-bound");
+        let bundle = Bundle::new(&id, &["/big.wasm"]);
+        bundle.add("/big.wasm", &module);
+        let (code, _, err) = runw.run_bundle(&bundle, &id);
+        assert_eq!(code, 1, "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+        runw.assert_root_empty();
+        assert_no_cgroup(&id);
+    }
+    let runw = Runw::new();
+    let id = unique_id("sec-bound");
+    let bundle = Bundle::new(&id, &["/big.wasm"]);
+    bundle.add("/big.wasm", &module);
+    let (code, _, err) = runw.run_bundle(&bundle, &id);
+    assert_eq!(code, 0, "within the default bounds: {err}");
+}

@@ -24,9 +24,6 @@ pub const SANDBOX_KEYS: [&str; 2] = [
     "io.kubernetes.cri-o.ContainerType",
 ];
 
-/// Largest module runw reads (a guard against pointing args[0] at a huge file).
-const MAX_MODULE_BYTES: u64 = 1 << 30;
-
 /// Used when `process.env` has no `PATH` (what execvp and runc fall back to).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -233,7 +230,7 @@ pub fn find_entrypoint(
 
 /// Reads and classifies an entrypoint. Only the first bytes are read unless they show binary
 /// Wasm, or text Wasm is `allow_text`: a Linux binary costs one small read.
-pub fn load(entry: &Entrypoint, allow_text: bool) -> Result<Content> {
+pub fn load(entry: &Entrypoint, allow_text: bool, max_bytes: u64) -> Result<Content> {
     let mut head = Vec::with_capacity(512);
     (&entry.file)
         .take(512)
@@ -243,17 +240,27 @@ pub fn load(entry: &Entrypoint, allow_text: bool) -> Result<Content> {
     if !wanted {
         return Ok(Content::Other);
     }
-    head.extend(read(entry)?);
+    head.extend(read(entry, max_bytes.saturating_sub(head.len() as u64))?);
     Ok(classify(head))
 }
 
-/// Reads (the rest of) an entrypoint's contents, bounded.
-pub fn read(entry: &Entrypoint) -> Result<Vec<u8>> {
+/// Reads (the rest of) an entrypoint's contents; more than `max_bytes` is an error
+/// (`--wasm-max-module-size`).
+pub fn read(entry: &Entrypoint, max_bytes: u64) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     (&entry.file)
-        .take(MAX_MODULE_BYTES)
+        .take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", entry.path.display()))?;
+    if bytes.len() as u64 > max_bytes {
+        let size = entry.file.metadata().map(|m| m.len()).unwrap_or(0);
+        bail!(
+            "wasm module {} is {} MiB, more than the {} MiB runw compiles (--wasm-max-module-size)",
+            entry.path.display(),
+            size.div_ceil(1 << 20),
+            max_bytes >> 20
+        );
+    }
     Ok(bytes)
 }
 
@@ -396,6 +403,7 @@ mod tests {
         let entry = find_entrypoint(&view, "/mnt/mods/m.wasm", Path::new("/"), &[])
             .unwrap()
             .unwrap();
-        assert_eq!(read(&entry).unwrap(), b"\0asm");
+        assert_eq!(read(&entry, 4).unwrap(), b"\0asm");
+        assert!(read(&entry, 3).is_err());
     }
 }

@@ -13,6 +13,7 @@
 //!
 //! Each engine is a small [`Backend`]; this module holds what is engine-neutral.
 
+pub mod bounded;
 pub mod cache;
 mod confine;
 pub mod detect;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use oci_spec::runtime::{Process, Spec};
 
+use self::bounded::CompileLimits;
 use self::cache::Cache;
 use self::detect::{Content, Policy, RootView};
 use crate::cli::GlobalOpts;
@@ -69,6 +71,8 @@ pub trait Prepared: Send + Sync {
 pub struct ModuleBinary<'a> {
     pub binary: &'a [u8],
     pub component: bool,
+    /// Bounds of an engine's compilation (see `bounded`).
+    pub limits: CompileLimits,
 }
 
 #[derive(Debug)]
@@ -110,6 +114,7 @@ pub struct Settings {
     pub engine: Option<EngineKind>,
     pub autodetect: bool,
     pub cache: Option<Cache>,
+    pub limits: CompileLimits,
 }
 
 impl Settings {
@@ -117,10 +122,19 @@ impl Settings {
         let max = cache::parse_size(&global.wasm_cache_size)?;
         let cache =
             (!global.no_wasm_cache && max > 0).then(|| Cache::new(global.wasm_cache.clone(), max));
+        let timeout = global.wasm_compile_timeout;
+        if !(timeout.is_finite() && timeout > 0.0) {
+            bail!("invalid --wasm-compile-timeout {timeout}: expected seconds, more than 0");
+        }
         Ok(Self {
             engine: global.wasm_engine,
             autodetect: global.wasm_autodetect,
             cache,
+            limits: CompileLimits {
+                max_module_bytes: cache::parse_size(&global.wasm_max_module_size)?,
+                memory_bytes: cache::parse_size(&global.wasm_compile_memory)?,
+                timeout: std::time::Duration::from_secs_f64(timeout),
+            },
         })
     }
 
@@ -254,7 +268,11 @@ pub fn plan(
         return Ok(None);
     };
     let path = entry.path.clone();
-    let content = detect::load(&entry, policy != Policy::Auto)?;
+    let content = detect::load(
+        &entry,
+        policy != Policy::Auto,
+        settings.limits.max_module_bytes,
+    )?;
     let Some(binary) = wasm_binary(policy, content, &path)? else {
         return Ok(None);
     };
@@ -262,6 +280,7 @@ pub fn plan(
     let module = ModuleBinary {
         binary: &binary,
         component: detect::is_component(&binary),
+        limits: settings.limits,
     };
     let prepared = backend
         .prepare(&module, settings.cache.as_ref())
@@ -485,6 +504,7 @@ mod tests {
             engine: None,
             autodetect: true,
             cache: None,
+            limits: CompileLimits::default(),
         };
         let bad = HashMap::from([(ENGINE_ANNOTATION.to_string(), "v8".to_string())]);
         let msg = settings.backend(Some(&bad)).err().unwrap().to_string();

@@ -21,6 +21,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::bounded::{self, CompileLimits};
 use super::cache::Cache;
 use super::{Backend, ModuleBinary, Outcome, PrepareError, Prepared, Wasi};
 
@@ -74,8 +75,8 @@ impl Backend for Wasmtime {
                 module.binary,
                 cache,
                 true,
+                &module.limits,
                 |bytes| unsafe { Component::deserialize(engine, bytes) },
-                |bytes| Component::new(engine, bytes),
             )?)
         } else {
             Artifact::Module(compile(
@@ -83,8 +84,8 @@ impl Backend for Wasmtime {
                 module.binary,
                 cache,
                 false,
+                &module.limits,
                 |bytes| unsafe { Module::deserialize(engine, bytes) },
-                |bytes| Module::new(engine, bytes),
             )?)
         };
         let prepared = match artifact {
@@ -101,18 +102,33 @@ enum Artifact {
 }
 
 /// Fetches the compiled artifact from the cache, or compiles (and stores) it.
+/// Compiling runs in a bounded child (`bounded`); the artifact comes back as bytes.
 fn compile<A>(
     engine: &Engine,
     binary: &[u8],
     cache: Option<&Cache>,
     component: bool,
+    limits: &CompileLimits,
     load: impl Fn(&[u8]) -> wasmtime::Result<A>,
-    compile_in_memory: impl Fn(&[u8]) -> wasmtime::Result<A>,
 ) -> Result<A, PrepareError> {
     let invalid =
         |e: wasmtime::Error| PrepareError::Invalid(format!("{:#}", anyhow::Error::from(e)));
+    let precompile = || {
+        bounded::compile(limits, || {
+            if component {
+                engine.precompile_component(binary)
+            } else {
+                engine.precompile_module(binary)
+            }
+            .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+        })
+        .map_err(|failure| match failure {
+            bounded::Failure::Rejected(why) => PrepareError::Invalid(why),
+            other => PrepareError::Other(anyhow::anyhow!("{other}")),
+        })
+    };
     let Some(cache) = cache else {
-        return compile_in_memory(binary).map_err(invalid);
+        return load(&precompile()?).map_err(invalid);
     };
     cache.open_dir().map_err(PrepareError::Other)?;
     let key = Cache::key(binary, &cache_tag(engine, component));
@@ -126,12 +142,7 @@ fn compile<A>(
             }
         }
     }
-    let precompiled = if component {
-        engine.precompile_component(binary)
-    } else {
-        engine.precompile_module(binary)
-    }
-    .map_err(invalid)?;
+    let precompiled = precompile()?;
     if let Err(err) = cache.store(&key, &precompiled) {
         tracing::debug!("cannot write the wasm cache: {err:#}");
     }
@@ -366,6 +377,7 @@ mod tests {
         let module = ModuleBinary {
             binary: &binary,
             component: super::super::detect::is_component(&binary),
+            limits: CompileLimits::default(),
         };
         Wasmtime.prepare(&module, None)
     }
@@ -461,15 +473,15 @@ mod tests {
         let binary = wat::parse_str(r#"(module (func (export "_start")))"#).unwrap();
         let engine = engine().ok().unwrap();
         let load = |b: &[u8]| unsafe { Module::deserialize(engine, b) };
-        let fresh = |b: &[u8]| Module::new(engine, b);
-        compile(engine, &binary, Some(&cache), false, load, fresh)
+        let limits = CompileLimits::default();
+        compile(engine, &binary, Some(&cache), false, &limits, load)
             .ok()
             .unwrap();
         let key = Cache::key(&binary, &cache_tag(engine, false));
         let artifact = cache.lookup(&key).unwrap();
         // A foreign artifact with a valid MAC is refused by wasmtime and replaced.
         cache.store(&key, b"not an artifact").unwrap();
-        compile(engine, &binary, Some(&cache), false, load, fresh)
+        compile(engine, &binary, Some(&cache), false, &limits, load)
             .ok()
             .unwrap();
         assert_eq!(cache.lookup(&key).unwrap(), artifact);
