@@ -82,17 +82,25 @@ fn start_detached(runw: &Runw, bundle: &Bundle, id: &str) {
 /// with or without a cgroup namespace (runc: "Read-only file system").
 #[test]
 fn cgroup_limits_cannot_be_lifted_from_inside() {
-    let (memory, pids) = if common::cgroup_v2_only() {
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max")
-    } else {
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/pids/pids.max",
-        )
-    };
     for cgroupns in [false, true] {
         let runw = Runw::new();
         let id = unique_id("sec-cg");
+        // Where the container sees its own cgroup: on v1, and on v2 in a cgroup namespace, at
+        // the mount's root; on v2 without one, the whole hierarchy is mounted (as with runc).
+        let (memory, pids) = match (common::cgroup_v2_only(), cgroupns) {
+            (false, _) => (
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string(),
+                "/sys/fs/cgroup/pids/pids.max".to_string(),
+            ),
+            (true, true) => (
+                "/sys/fs/cgroup/memory.max".to_string(),
+                "/sys/fs/cgroup/pids.max".to_string(),
+            ),
+            (true, false) => (
+                format!("/sys/fs/cgroup{}/memory.max", cgroup_path(&id)),
+                format!("/sys/fs/cgroup{}/pids.max", cgroup_path(&id)),
+            ),
+        };
         let script = format!(
             "echo -1 > {memory}; echo max > {pids}; echo memory=$(cat {memory}) pids=$(cat {pids})"
         );

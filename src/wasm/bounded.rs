@@ -192,8 +192,11 @@ mod tests {
         );
     }
 
+    /// The memory bound is tested end to end (tests/security.rs): an allocation failure in a
+    /// child forked from this multi-threaded test harness may wait on a lock that another
+    /// thread held at fork time; runw forks from a single thread.
     #[test]
-    fn memory_and_time_are_bounded() {
+    fn time_is_bounded() {
         let l = limits(1 << 30, Duration::from_millis(200));
         let start = Instant::now();
         let slow = compile(&l, || {
@@ -202,12 +205,5 @@ mod tests {
         });
         assert_eq!(slow, Err(Failure::TimedOut(Duration::from_millis(200))));
         assert!(start.elapsed() < Duration::from_secs(3));
-
-        let l = limits(256 << 20, Duration::from_secs(10));
-        let greedy = compile(&l, || Ok(vec![1u8; 1 << 30]));
-        let Err(Failure::Died(why)) = greedy else {
-            panic!("{greedy:?}");
-        };
-        assert!(why.contains("more than 256 MiB"), "{why}");
     }
 }

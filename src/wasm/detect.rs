@@ -404,6 +404,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(read(&entry, 4).unwrap(), b"\0asm");
-        assert!(read(&entry, 3).is_err());
+        let entry = find_entrypoint(&view, "/mnt/mods/m.wasm", Path::new("/"), &[])
+            .unwrap()
+            .unwrap();
+        let err = read(&entry, 3).unwrap_err().to_string();
+        assert!(err.contains("--wasm-max-module-size"), "{err}");
     }
 }
