@@ -85,21 +85,15 @@ fn cgroup_limits_cannot_be_lifted_from_inside() {
     for cgroupns in [false, true] {
         let runw = Runw::new();
         let id = unique_id("sec-cg");
-        // Where the container sees its own cgroup: on v1, and on v2 in a cgroup namespace, at
-        // the mount's root; on v2 without one, the whole hierarchy is mounted (as with runc).
-        let (memory, pids) = match (common::cgroup_v2_only(), cgroupns) {
-            (false, _) => (
-                "/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string(),
-                "/sys/fs/cgroup/pids/pids.max".to_string(),
-            ),
-            (true, true) => (
-                "/sys/fs/cgroup/memory.max".to_string(),
-                "/sys/fs/cgroup/pids.max".to_string(),
-            ),
-            (true, false) => (
-                format!("/sys/fs/cgroup{}/memory.max", cgroup_path(&id)),
-                format!("/sys/fs/cgroup{}/pids.max", cgroup_path(&id)),
-            ),
+        // The container sees its own cgroup at the mount's root, with or without a cgroup
+        // namespace (bind-mounted, or a namespace root).
+        let (memory, pids) = if common::cgroup_v2_only() {
+            ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max")
+        } else {
+            (
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                "/sys/fs/cgroup/pids/pids.max",
+            )
         };
         let script = format!(
             "echo -1 > {memory}; echo max > {pids}; echo memory=$(cat {memory}) pids=$(cat {pids})"
