@@ -199,10 +199,13 @@ impl ContainerLock {
             .with_context(|| format!("cannot write {}", self.path.display()))
     }
 
-    /// What the last create recorded, if anything.
+    /// What the last create recorded, if anything. Read through the locked descriptor:
+    /// closing any other descriptor of the file would release this process's POSIX lock.
     pub fn recorded(&self) -> Option<Intent> {
-        let text = std::fs::read(&self.path).ok()?;
-        serde_json::from_slice(&text).ok()
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = self.file.read_at(&mut buf, 0).ok()?;
+        serde_json::from_slice(&buf[..n]).ok()
     }
 
     /// Removes what an unfinished create (killed, or failed before it could clean up) left:
