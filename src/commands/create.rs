@@ -2,8 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use libcgroups::common::CgroupManager;
+use anyhow::{bail, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
