@@ -12,7 +12,9 @@
 //! has none, runw gives libcontainer a bundle of its own, `<root>/.bundle:<id>` (`:` cannot
 //! appear in an id), holding config.json with the path filled in and the rootfs made
 //! absolute. libcontainer's state then names that bundle; runw keeps the user's bundle in
-//! runw.json, prints it in `state` and `list` and gives it to the hooks it runs.
+//! runw.json, prints it in `state` and `list` and gives it to the hooks it runs. The hooks
+//! libcontainer runs itself would see runw's bundle, so with such hooks runw leaves the
+//! bundle, and the cgroup name, to libcontainer.
 
 use std::path::{Path, PathBuf};
 
@@ -22,12 +24,33 @@ use oci_spec::runtime::Spec;
 use crate::bundle::Bundle;
 use crate::fixups::cgroupv2;
 
-/// The cgroup path libcontainer is to use: config.json's, or runw's default.
+/// The cgroup path libcontainer is to use: config.json's, or runw's default (libcontainer's
+/// when runw cannot hand it its own bundle, see [`own_bundle_possible`]).
 pub fn resolve(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
-    match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+    let configured = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    match configured {
         Some(path) => path,
-        None => default_path(id, systemd && cgroupv2::is_unified()),
+        None if own_bundle_possible(spec) => default_path(id, systemd && cgroupv2::is_unified()),
+        None => libcontainer::utils::get_cgroup_path(&None, id),
     }
+}
+
+/// libcontainer runs the prestart, createRuntime, createContainer and startContainer hooks
+/// itself, with its state, whose bundle must be the user's (hooks read files there). With
+/// such hooks runw cannot substitute its own bundle, and the cgroup keeps libcontainer's
+/// default name (a known deviation, docs/architecture.md).
+fn own_bundle_possible(spec: &Spec) -> bool {
+    let Some(hooks) = spec.hooks() else {
+        return spec.linux().is_some();
+    };
+    let none = |h: &Option<Vec<oci_spec::runtime::Hook>>| h.as_ref().is_none_or(|v| v.is_empty());
+    #[allow(deprecated)]
+    let prestart = hooks.prestart();
+    spec.linux().is_some()
+        && none(prestart)
+        && none(hooks.create_runtime())
+        && none(hooks.create_container())
+        && none(hooks.start_container())
 }
 
 fn default_path(id: &str, systemd: bool) -> PathBuf {
@@ -54,7 +77,7 @@ pub fn bundle_for_libcontainer(
     let Some(linux) = bundle.spec.linux() else {
         return Ok(bundle.dir.clone());
     };
-    if linux.cgroups_path().is_some() {
+    if linux.cgroups_path().is_some() || !own_bundle_possible(&bundle.spec) {
         return Ok(bundle.dir.clone());
     }
     let mut linux = linux.clone();
@@ -89,5 +112,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(resolve(&spec, "c1", false), PathBuf::from("/a/b"));
+        let spec: Spec =
+            serde_json::from_str(r#"{"ociVersion":"1.0.2","root":{"path":"r"},"linux":{}}"#)
+                .unwrap();
+        assert_eq!(resolve(&spec, "c1", false), PathBuf::from("/c1"));
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.2","root":{"path":"r"},"linux":{},"hooks":{"createRuntime":[{"path":"/bin/true"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(resolve(&spec, "c1", false), PathBuf::from(":youki:c1"));
     }
 }
