@@ -33,6 +33,9 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let spec = parse_config(&text).with_context(|| config_path.display().to_string())?;
     let rootfs = rootfs_of(&dir, &spec)?;
     check_rlimits(&spec)?;
+    if let Some(process) = spec.process() {
+        crate::checks::process(process, "process")?;
+    }
     Ok(Bundle { dir, spec, rootfs })
 }
 

@@ -177,6 +177,84 @@ impl Drop for ContainerLock {
     }
 }
 
+/// What a create is about to make, recorded in the lock file before it is made (the lock
+/// file exists before anything else and stays if runw is killed). The cgroup is the one
+/// thing libcontainer makes outside `<root>/<id>`, and the init process lives in it before
+/// state.json names it, so `delete --force` needs this to remove a create killed half way.
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub cgroup_path: PathBuf,
+    pub systemd: bool,
+}
+
+impl ContainerLock {
+    /// Records `intent` in the lock file.
+    pub fn record(&self, intent: &Intent) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let text = serde_json::to_vec(intent)?;
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.write_all_at(&text, 0))
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    /// What the last create recorded, if anything. Read through the locked descriptor:
+    /// closing any other descriptor of the file would release this process's POSIX lock.
+    pub fn recorded(&self) -> Option<Intent> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = self.file.read_at(&mut buf, 0).ok()?;
+        serde_json::from_slice(&buf[..n]).ok()
+    }
+
+    /// Removes what an unfinished create (killed, or failed before it could clean up) left:
+    /// the processes in its cgroup, the cgroup and the state directory. Best effort.
+    pub fn remove_unfinished(&self) {
+        if let Some(intent) = self.recorded() {
+            remove_cgroup(intent.cgroup_path, intent.systemd, &self.id());
+        }
+        if self.container_dir.exists() {
+            let _ = std::fs::remove_dir_all(&self.container_dir);
+        }
+        self.remove_private_bundle();
+    }
+
+    /// Removes runw's own bundle of the container (cgroup_name.rs), if any.
+    pub fn remove_private_bundle(&self) {
+        if let Some(root) = self.container_dir.parent() {
+            let dir = crate::cgroup_name::private_bundle_dir(root, &self.id());
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn id(&self) -> String {
+        self.container_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Kills every process in a container's cgroup and removes the cgroup. Best effort.
+pub fn remove_cgroup(cgroup_path: PathBuf, systemd: bool, id: &str) {
+    use libcgroups::common::CgroupManager;
+    if let Ok(manager) = libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path,
+        systemd_cgroup: systemd,
+        container_name: id.to_string(),
+    }) {
+        if let Ok(pids) = manager.get_all_pids() {
+            for pid in pids {
+                let _ = crate::signal::send(pid.as_raw(), libc::SIGKILL);
+            }
+        }
+        let _ = manager.remove();
+    }
+}
+
 pub fn not_found(id: &str) -> anyhow::Error {
     // "does not exist" is what containerd's shim matches to treat a delete as done.
     anyhow::anyhow!("container {id} does not exist")

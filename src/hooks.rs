@@ -45,10 +45,14 @@ pub fn take_from_libcontainer(container: &Container) -> Result<RuntimeHooks> {
 
 /// Runs `hooks` in order with the container's state on stdin; a failure is a warning.
 pub fn run_warning_only(kind: &str, hooks: &[Hook], container: &Container, cwd: Option<&Path>) {
+    // The hooks see the user's bundle, not runw's own (cgroup_name.rs).
+    let mut state = container.state.clone();
+    if let Some(bundle) = crate::state::Meta::load(&container.root).and_then(|m| m.bundle) {
+        state.bundle = bundle;
+    }
     for hook in hooks {
         let one = vec![hook.clone()];
-        if let Err(err) =
-            libcontainer::hooks::run_hooks(Some(&one), Some(&container.state), cwd, None, None)
+        if let Err(err) = libcontainer::hooks::run_hooks(Some(&one), Some(&state), cwd, None, None)
         {
             logging::report_warning(&format!(
                 "{kind} hook {} failed: {err}",

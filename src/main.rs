@@ -2,7 +2,10 @@
 
 mod attach_warmup;
 mod bundle;
+mod cgroup_name;
+mod checks;
 mod cli;
+mod clones;
 mod commands;
 mod container;
 mod executor;

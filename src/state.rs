@@ -21,6 +21,9 @@ const META_FILE: &str = "runw.json";
 pub struct Meta {
     pub oci_version: String,
     pub rootfs: PathBuf,
+    /// The user's bundle (libcontainer's state may name runw's own, see cgroup_name.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<PathBuf>,
     /// "linux" or "wasm:<engine>": how the init process runs its workload.
     #[serde(default)]
     pub workload: String,
@@ -88,7 +91,7 @@ impl RuncState {
             id: container.id().to_string(),
             pid,
             status: status_name(status).to_string(),
-            bundle: container.bundle().clone(),
+            bundle: meta.bundle.unwrap_or_else(|| container.bundle().clone()),
             rootfs,
             created: container.created().map(go_rfc3339_nano).unwrap_or_default(),
             owner,

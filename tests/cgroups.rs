@@ -358,3 +358,41 @@ fn ps_json_contains_the_init_pid() {
     let ps = rt.ok(&["ps", "--format", "json", &id]).json();
     assert_eq!(ps, json!([pid]), "ps --format json");
 }
+
+/// Without linux.cgroupsPath the cgroup is named after the container, as runc's cgroupfs
+/// driver does (`/<id>`), not `:youki:<id>`; exec'd processes join it, `state` shows the
+/// user's bundle, and delete removes it.
+#[test]
+fn default_cgroup_is_named_after_the_container() {
+    require_root!();
+    if common::cgroup_v2_only() {
+        eprintln!("skipped: checks the v1 hierarchies");
+        return;
+    }
+    let rt = Runtime::runw();
+    let id = rt.id("defcg");
+    let mut bundle = rt.bundle(&id, &["sleep", "600"]);
+    bundle.edit(|c| {
+        c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
+    });
+    rt.run_detached(&id, &bundle);
+    let dir = std::path::Path::new("/sys/fs/cgroup/memory").join(&id);
+    let youki = std::path::Path::new("/sys/fs/cgroup/memory").join(format!(":youki:{id}"));
+    assert!(dir.is_dir(), "{} missing", dir.display());
+    assert!(!youki.exists(), "{} exists", youki.display());
+    let state = rt.state(&id);
+    assert_eq!(state["bundle"], bundle.path_str(), "{state}");
+    let pid = state["pid"].as_i64().unwrap().to_string();
+    let procs = read_trim(&dir.join("cgroup.procs"));
+    assert!(procs.lines().any(|p| p == pid), "{procs}");
+    let pid_file = rt.scratch.path().join("exec.pid");
+    let pid_arg = pid_file.to_str().unwrap();
+    rt.ok(&["exec", "-d", "--pid-file", pid_arg, &id, "sleep", "600"]);
+    let exec_pid = read_trim(&pid_file);
+    let procs = read_trim(&dir.join("cgroup.procs"));
+    assert!(procs.lines().any(|p| p == exec_pid), "{procs}");
+    assert!(!youki.exists(), "exec made {}", youki.display());
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!dir.exists(), "{} left", dir.display());
+    assert!(rt.root_entries().is_empty(), "{:?}", rt.root_entries());
+}

@@ -538,3 +538,132 @@ fn user_namespace_and_cgroups_path() {
         );
     }
 }
+
+/// A uid or gid of 4294967295 is -1 to setresuid: the process would stay root. runc refuses
+/// every id above 2147483647 at create; so do `exec --user`/`--additional-gids`/`--process`.
+#[test]
+fn ids_out_of_range_are_refused() {
+    require_root!();
+    let rt = Runtime::runw();
+    let range = "uids and gids must be in range 0-2147483647";
+    let edits: Vec<(&str, Value)> = vec![
+        ("uid", json!(4294967295u32)),
+        ("gid", json!(2147483648u32)),
+        ("additionalGids", json!([5, 4294967295u32])),
+    ];
+    for (field, value) in edits {
+        let id = rt.id("idrange");
+        let mut bundle = rt.bundle(&id, &["id"]);
+        bundle.edit(|c| c["process"]["user"][field] = value.clone());
+        let out = create_fails(&rt, &id, bundle.path_str(), &[range, field]);
+        assert_eq!(out.container_stdout(), "", "the process ran: {out}");
+    }
+    let (id, _bundle) = rt.sleeper("idrange-exec");
+    for args in [
+        vec!["exec", "--user", "4294967295", &id, "id"],
+        vec!["exec", "--user", "0:4294967295", &id, "id"],
+        vec!["exec", "--additional-gids", "4294967295", &id, "id"],
+    ] {
+        let out = rt.run(&args);
+        assert_ne!(out.code, 0, "{out}");
+        assert!(out.stderr.contains(range), "{out}");
+        assert!(!out.stdout.contains("uid="), "the process ran: {out}");
+    }
+    let process = common::write_file(
+        rt.scratch.path(),
+        "process.json",
+        r#"{"args":["id"],"cwd":"/","user":{"uid":4294967295,"gid":0}}"#,
+    );
+    let out = rt.run(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains(range), "{out}");
+}
+
+/// runtime-spec: process.cwd MUST be absolute; runc: "Cwd must be an absolute path".
+#[test]
+fn relative_cwd_is_refused() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("relcwd");
+    let mut bundle = rt.bundle(&id, &["pwd"]);
+    bundle.edit(|c| c["process"]["cwd"] = json!("tmp"));
+    create_fails(
+        &rt,
+        &id,
+        bundle.path_str(),
+        &["Cwd must be an absolute path"],
+    );
+}
+
+/// Without --log, errors are runc's (logrus) lines on stderr, which tools grep for `error`:
+/// `time="..." level=error msg="container does not exist"`.
+#[test]
+fn error_lines_carry_the_level() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("ghost");
+    for cmd in [vec!["state", &id], vec!["delete", &id], vec!["kill", &id]] {
+        let out = rt.run(&cmd).fails_with(&["level=error", "does not exist"]);
+        let line = out.stderr.trim_end();
+        assert!(line.starts_with("time=\""), "{out}");
+        assert!(
+            line.ends_with(&format!(
+                " level=error msg=\"container {id} does not exist\""
+            )),
+            "{out}"
+        );
+    }
+    rt.run(&["state", "a:b"])
+        .fails_with(&["level=error", "invalid container id"]);
+}
+
+/// Errors raised inside the container's init name their innermost cause, on stderr and in
+/// the log: a /proc mount over a symlink.
+#[test]
+fn init_errors_name_the_cause() {
+    require_root!();
+    let mut rt = Runtime::runw();
+    let log = rt.scratch.path().join("log.json");
+    rt.global = vec![
+        "--log".into(),
+        log.to_str().unwrap().into(),
+        "--log-format".into(),
+        "json".into(),
+    ];
+    let id = rt.id("procsymlink");
+    let bundle = rt.bundle(&id, &["true"]);
+    std::fs::remove_dir(bundle.rootfs().join("proc")).unwrap();
+    std::os::unix::fs::symlink("tmp", bundle.rootfs().join("proc")).unwrap();
+    let cause = "filesystem proc must be mounted on ordinary directory";
+    let out = create_fails(
+        &rt,
+        &id,
+        bundle.path_str(),
+        &["failed to prepare rootfs", cause],
+    );
+    let lines = log_lines(&log);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["msg"], out.stderr.trim_end());
+}
+
+/// An AppArmor profile on a host without AppArmor: say so (not "No such file or directory").
+#[test]
+fn apparmor_profile_without_apparmor() {
+    require_root!();
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.starts_with('Y'));
+    if enabled {
+        eprintln!("skipped: AppArmor is enabled here");
+        return;
+    }
+    let rt = Runtime::runw();
+    let id = rt.id("apparmor");
+    let mut bundle = rt.bundle(&id, &["true"]);
+    bundle.edit(|c| c["process"]["apparmorProfile"] = json!("runw-test"));
+    create_fails(
+        &rt,
+        &id,
+        bundle.path_str(),
+        &["AppArmor is not enabled on this host", "runw-test"],
+    );
+}

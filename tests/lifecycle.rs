@@ -577,3 +577,36 @@ fn spec_writes_a_usable_config_and_refuses_to_overwrite() {
     let namespaces = config["linux"]["namespaces"].as_array().unwrap();
     assert!(namespaces.iter().any(|n| n["type"] == "user"), "{config}");
 }
+
+/// SIGKILL of `create` at any moment: what it made is gone by itself or removed by
+/// `delete --force ID` (no process, cgroup or entry under --root left), and the container's
+/// processes never carry libcontainer's `youki:` names.
+#[test]
+fn create_killed_at_any_moment_leaves_nothing_after_delete_force() {
+    require_root!();
+    let rt = Runtime::runw();
+    let mut names = Vec::new();
+    for step in 0..40u64 {
+        let id = rt.id("killcreate");
+        let bundle = rt.bundle(&id, &["sleep", "600"]);
+        let create = rt.spawn(&["create", "--bundle", bundle.path_str(), &id]);
+        std::thread::sleep(Duration::from_micros(step * 750));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(create.pid()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        create.wait(TIMEOUT);
+        std::thread::sleep(Duration::from_millis(20));
+        for (pid, _) in rt.processes(&id) {
+            if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
+                names.push(comm.trim().to_string());
+            }
+        }
+        rt.ok(&["delete", "--force", &id]);
+        rt.assert_clean(&id);
+    }
+    assert!(
+        names.iter().all(|n| !n.starts_with("youki")),
+        "container processes named after youki: {names:?}"
+    );
+}

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use libcgroups::common::{CgroupConfig, CgroupManager};
+use anyhow::{bail, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 
 use crate::bundle::{self, Bundle};
+use crate::cgroup_name;
 use crate::cli::{CreateArgs, GlobalOpts};
 use crate::container::{self, ContainerLock};
 use crate::executor::WorkloadExecutor;
@@ -31,7 +31,7 @@ pub fn create_locked(
     global: &GlobalOpts,
     root: &Path,
     detach: bool,
-    _lock: &ContainerLock,
+    lock: &ContainerLock,
 ) -> Result<Container> {
     let id = &args.container_id;
     let bundle = bundle::load(&args.bundle)?;
@@ -40,10 +40,13 @@ pub fn create_locked(
         bail!("container with id exists: {id}");
     }
     let pid_file_existed = args.pid_file.as_ref().is_some_and(|p| p.exists());
-    match build(args, global, root, &bundle, detach) {
+    let cgroup_path = record_intent(lock, id, &bundle, global)?;
+    let capture = crate::clones::Capture::start();
+    match build(args, global, root, &bundle, detach, &cgroup_path) {
         Ok(container) => Ok(container),
         Err(err) => {
-            remove_leftovers(root, id, &bundle, global.systemd_cgroup);
+            let err = crate::clones::explain(err, capture.as_ref());
+            lock.remove_unfinished();
             if let (Some(pid_file), false) = (&args.pid_file, pid_file_existed) {
                 let _ = std::fs::remove_file(pid_file);
             }
@@ -52,23 +55,39 @@ pub fn create_locked(
     }
 }
 
+/// Removes what an earlier create of this id left when it was killed (no state directory
+/// then), and records the cgroup this one is about to make, which `delete --force` removes
+/// even if runw is killed before libcontainer writes its state. Returns the cgroup path.
+fn record_intent(
+    lock: &ContainerLock,
+    id: &str,
+    bundle: &Bundle,
+    global: &GlobalOpts,
+) -> Result<std::path::PathBuf> {
+    lock.remove_unfinished();
+    let cgroup_path = cgroup_name::resolve(&bundle.spec, id, global.systemd_cgroup);
+    lock.record(&container::Intent {
+        cgroup_path: cgroup_path.clone(),
+        systemd: global.systemd_cgroup || new_user_namespace(&bundle.spec),
+    })?;
+    Ok(cgroup_path)
+}
+
 fn build(
     args: &CreateArgs,
     global: &GlobalOpts,
     root: &Path,
     bundle: &Bundle,
     detach: bool,
+    cgroup_path: &Path,
 ) -> Result<Container> {
-    check_userns_cgroup(&bundle.spec, global.systemd_cgroup)?;
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone());
+    check_userns_cgroup(&bundle.spec, cgroup_path, global.systemd_cgroup)?;
     cgroupv2::create_parents(
-        cgroups_path.as_deref(),
+        Some(cgroup_path),
         global.systemd_cgroup || new_user_namespace(&bundle.spec),
     )?;
+    let bundle_dir =
+        cgroup_name::bundle_for_libcontainer(root, &args.container_id, bundle, cgroup_path)?;
     let wasm = plan_workload(bundle, global)?.map(|w| w.with_preserved_fds(args.preserve_fds));
     let workload = wasm.as_ref().map_or_else(|| "linux".into(), |w| w.label());
     let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
@@ -76,7 +95,7 @@ fn build(
         .with_console_socket(args.console_socket.as_ref())
         .with_root_path(root)?
         .with_preserved_fds(args.preserve_fds)
-        .as_init(&bundle.dir)
+        .as_init(&bundle_dir)
         .with_systemd(global.systemd_cgroup)
         .with_detach(detach)
         .with_no_pivot(args.no_pivot)
@@ -90,6 +109,7 @@ fn build(
     Meta {
         oci_version: bundle.spec.version().clone(),
         rootfs: bundle.rootfs.clone(),
+        bundle: Some(bundle.dir.clone()),
         workload,
         poststart: hooks.poststart,
         poststop: hooks.poststop,
@@ -117,15 +137,16 @@ fn plan_workload(bundle: &Bundle, global: &GlobalOpts) -> Result<Option<WasmWork
 }
 
 /// On cgroup v2, libcontainer 0.7 manages the cgroup of a container with a new user namespace
-/// (not one joined by path) through systemd unless cgroupsPath is absolute (absent, it names
-/// it `:youki:<id>`), with or without `--systemd-cgroup`. Without systemd that fails deep
-/// inside create with a message about a "systemd cgroup flag": say up front what is wrong.
-fn check_userns_cgroup(spec: &oci_spec::runtime::Spec, systemd_flag: bool) -> Result<()> {
-    let absolute = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .is_some_and(|p| p.is_absolute());
+/// (not one joined by path) through systemd unless the cgroup path is absolute (runw's
+/// default is, without `--systemd-cgroup`), with or without `--systemd-cgroup`. Without
+/// systemd that fails deep inside create with a message about a "systemd cgroup flag": say
+/// up front what is wrong.
+fn check_userns_cgroup(
+    spec: &oci_spec::runtime::Spec,
+    cgroup_path: &Path,
+    systemd_flag: bool,
+) -> Result<()> {
+    let absolute = cgroup_path.is_absolute();
     if new_user_namespace(spec)
         && !absolute
         && !systemd_flag
@@ -147,32 +168,4 @@ fn new_user_namespace(spec: &oci_spec::runtime::Spec) -> bool {
         .into_iter()
         .flatten()
         .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User && n.path().is_none())
-}
-
-/// Best-effort removal of what a failed create may have left: processes in the container's
-/// cgroup, the cgroup itself and the state directory.
-fn remove_leftovers(root: &Path, id: &str, bundle: &Bundle, systemd: bool) {
-    let cgroups_path = bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone());
-    let cgroup_path = libcontainer::utils::get_cgroup_path(&cgroups_path, id);
-    if let Ok(manager) = libcgroups::common::create_cgroup_manager(CgroupConfig {
-        cgroup_path,
-        systemd_cgroup: systemd,
-        container_name: id.to_string(),
-    }) {
-        if let Ok(pids) = manager.get_all_pids() {
-            for pid in pids {
-                let _ = crate::signal::send(pid.as_raw(), libc::SIGKILL);
-            }
-        }
-        let _ = manager.remove();
-    }
-    let dir = root.join(id);
-    if dir.exists() {
-        let _ = std::fs::remove_dir_all(&dir)
-            .with_context(|| format!("cannot remove {}", dir.display()));
-    }
 }

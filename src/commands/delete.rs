@@ -14,22 +14,29 @@ pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
     let lock = ContainerLock::exclusive(&root, id)?;
     let dir = root.join(id);
     if !dir.exists() {
-        // runc: deleting a missing container is an error, unless forced.
+        // runc: deleting a missing container is an error, unless forced. A create killed
+        // before libcontainer made the directory may have left a cgroup and processes.
         return if args.force {
+            lock.remove_unfinished();
             Ok(0)
         } else {
             bail!(container::not_found(id))
         };
     }
     let mut container = match container::load(&root, id, &lock) {
-        Ok(container) => container,
-        Err(err) if args.force => {
-            // A create that crashed before writing its state: remove what is there.
-            tracing::warn!("removing the incomplete container {id}: {err:#}");
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot remove {}", dir.display()))?;
+        Ok(container) if !(args.force && container.status() == ContainerStatus::Creating) => {
+            container
+        }
+        Ok(_) | Err(_) if args.force => {
+            // A create killed half way: remove what it made.
+            lock.remove_unfinished();
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
             return Ok(0);
         }
+        Ok(container) => container,
         Err(err) => return Err(err),
     };
     let status = container.status();
@@ -56,6 +63,10 @@ pub fn delete_container(container: &mut Container, force: bool) -> Result<()> {
     container
         .delete(force)
         .with_context(|| format!("cannot delete container {}", container.id()))?;
+    if let Some(root) = container.root.parent() {
+        let _ =
+            std::fs::remove_dir_all(crate::cgroup_name::private_bundle_dir(root, container.id()));
+    }
     hooks::run_warning_only("poststop", &meta.poststop, container, None);
     Ok(())
 }

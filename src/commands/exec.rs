@@ -20,6 +20,7 @@ use oci_spec::runtime::{Process, ProcessBuilder, Spec};
 
 pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
     let (user, group) = parse_user(args.user.as_deref())?;
+    crate::checks::exec(args, user, group)?;
     let env = parse_env(&args.env)?;
     if args.process.is_none() && args.command.is_empty() {
         bail!("exec: no command given (use --process FILE or give the command after the id)");
