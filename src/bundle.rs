@@ -34,7 +34,7 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let rootfs = rootfs_of(&dir, &spec)?;
     check_rlimits(&spec)?;
     if let Some(process) = spec.process() {
-        crate::checks::process(process, "process")?;
+        crate::fixups::checks::process(process, "process")?;
     }
     Ok(Bundle { dir, spec, rootfs })
 }

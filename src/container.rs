@@ -212,7 +212,7 @@ impl ContainerLock {
     /// the processes in its cgroup, the cgroup and the state directory. Best effort.
     pub fn remove_unfinished(&self) {
         if let Some(intent) = self.recorded() {
-            remove_cgroup(intent.cgroup_path, intent.systemd, &self.id());
+            crate::fixups::delete::remove_cgroup(intent.cgroup_path, intent.systemd, &self.id());
         }
         if self.container_dir.exists() {
             let _ = std::fs::remove_dir_all(&self.container_dir);
@@ -220,10 +220,10 @@ impl ContainerLock {
         self.remove_private_bundle();
     }
 
-    /// Removes runw's own bundle of the container (cgroup_name.rs), if any.
+    /// Removes runw's own bundle of the container (fixups/cgroup_name.rs), if any.
     pub fn remove_private_bundle(&self) {
         if let Some(root) = self.container_dir.parent() {
-            let dir = crate::cgroup_name::private_bundle_dir(root, &self.id());
+            let dir = crate::fixups::cgroup_name::private_bundle_dir(root, &self.id());
             if dir.exists() {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -235,23 +235,6 @@ impl ContainerLock {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
-    }
-}
-
-/// Kills every process in a container's cgroup and removes the cgroup. Best effort.
-pub fn remove_cgroup(cgroup_path: PathBuf, systemd: bool, id: &str) {
-    use libcgroups::common::CgroupManager;
-    if let Ok(manager) = libcgroups::common::create_cgroup_manager(CgroupConfig {
-        cgroup_path,
-        systemd_cgroup: systemd,
-        container_name: id.to_string(),
-    }) {
-        if let Ok(pids) = manager.get_all_pids() {
-            for pid in pids {
-                let _ = crate::signal::send(pid.as_raw(), libc::SIGKILL);
-            }
-        }
-        let _ = manager.remove();
     }
 }
 

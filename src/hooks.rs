@@ -45,7 +45,7 @@ pub fn take_from_libcontainer(container: &Container) -> Result<RuntimeHooks> {
 
 /// Runs `hooks` in order with the container's state on stdin; a failure is a warning.
 pub fn run_warning_only(kind: &str, hooks: &[Hook], container: &Container, cwd: Option<&Path>) {
-    // The hooks see the user's bundle, not runw's own (cgroup_name.rs).
+    // The hooks see the user's bundle, not runw's own (fixups/cgroup_name.rs).
     let mut state = container.state.clone();
     if let Some(bundle) = crate::state::Meta::load(&container.root).and_then(|m| m.bundle) {
         state.bundle = bundle;

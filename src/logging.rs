@@ -40,8 +40,8 @@ pub fn init(opts: &GlobalOpts) -> anyhow::Result<()> {
         format: opts.log_format,
     }));
     result?;
-    // Always installed: it also runs runw's code in libcontainer's clones (clones.rs).
-    crate::clones::init();
+    // Always installed: it also runs runw's code in libcontainer's clones (fixups/clones.rs).
+    crate::fixups::clones::init();
     let subscriber = tracing_subscriber::registry().with(RuncLayer { debug: opts.debug });
     let _ = tracing::subscriber::set_global_default(subscriber);
     Ok(())
@@ -133,8 +133,8 @@ fn single_line(msg: &str) -> String {
 }
 
 /// With `--debug`, formats every tracing event (ours and libcontainer's) in runc's log
-/// format. Always: runs [`crate::clones::on_trace`] at every callsite and hands the error
-/// events raised in libcontainer's clones to [`crate::clones::record_error`].
+/// format. Always: runs [`crate::fixups::clones::on_trace`] at every callsite and hands the error
+/// events raised in libcontainer's clones to [`crate::fixups::clones::record_error`].
 struct RuncLayer {
     debug: bool,
 }
@@ -146,8 +146,8 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        crate::clones::on_trace();
-        self.debug || (*metadata.level() == Level::ERROR && crate::clones::in_clone())
+        crate::fixups::clones::on_trace();
+        self.debug || (*metadata.level() == Level::ERROR && crate::fixups::clones::in_clone())
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -161,7 +161,7 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
             Level::TRACE => "trace",
         };
         if level == "error" {
-            crate::clones::record_error(event);
+            crate::fixups::clones::record_error(event);
         }
         if self.debug {
             write_line(level, &single_line(&visitor.0));

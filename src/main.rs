@@ -2,10 +2,7 @@
 
 mod attach_warmup;
 mod bundle;
-mod cgroup_name;
-mod checks;
 mod cli;
-mod clones;
 mod commands;
 mod container;
 mod executor;
@@ -56,7 +53,9 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             logging::report_error(&error_message(&err));
-            std::process::exit(1);
+            // runc: 255 when exec fails (its process never ran), 1 for everything else.
+            let failed_exec = err.downcast_ref::<commands::ExecFailed>().is_some();
+            std::process::exit(if failed_exec { 255 } else { 1 });
         }
     }
 }

@@ -21,7 +21,7 @@ const META_FILE: &str = "runw.json";
 pub struct Meta {
     pub oci_version: String,
     pub rootfs: PathBuf,
-    /// The user's bundle (libcontainer's state may name runw's own, see cgroup_name.rs).
+    /// The user's bundle (libcontainer's state may name runw's own, see fixups/cgroup_name.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<PathBuf>,
     /// "linux" or "wasm:<engine>": how the init process runs its workload.

@@ -44,7 +44,7 @@ fn pause_and_resume() {
 
     // exec into a paused container is refused (runc needs --ignore-paused).
     rt.ok(&["pause", &id]);
-    rt.run(&["exec", &id, "true"]).fails_with(&["paused"]);
+    rt.run(&["exec", &id, "true"]).exec_fails_with(&["paused"]);
     // KILL reaches a paused container.
     rt.ok(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped", Duration::from_secs(5));

@@ -213,11 +213,12 @@ fn unknown_container() {
         vec!["pause", &id],
         vec!["resume", &id],
         vec!["ps", &id],
-        vec!["exec", &id, "true"],
     ];
     for cmd in cmds {
         rt.run(&cmd).fails_with(&[&id, "does not exist"]);
     }
+    rt.run(&["exec", &id, "true"])
+        .exec_fails_with(&[&id, "does not exist"]);
     rt.assert_clean(&id);
     assert!(rt.root_entries().is_empty(), "{:?}", rt.root_entries());
 }
@@ -300,7 +301,8 @@ fn exec_into_a_stopped_container() {
     let bundle = rt.bundle(&id, &["true"]);
     rt.run_detached(&id, &bundle);
     rt.wait_status(&id, "stopped", Duration::from_secs(5));
-    rt.run(&["exec", &id, "true"]).fails_with(&[&id, "stopped"]);
+    rt.run(&["exec", &id, "true"])
+        .exec_fails_with(&[&id, "stopped"]);
     let pid_file = bundle.path().join("exec.pid");
     rt.run(&[
         "exec",
@@ -310,7 +312,7 @@ fn exec_into_a_stopped_container() {
         &id,
         "true",
     ])
-    .fails_with(&["stopped"]);
+    .exec_fails_with(&["stopped"]);
     assert!(!pid_file.exists(), "failed exec left its pid file");
 }
 
@@ -321,7 +323,7 @@ fn exec_without_a_command() {
     let (id, _bundle) = rt.sleeper("exec-nocmd");
     rt.run(&["exec", &id]).fails_with(&["command"]);
     rt.run(&["exec", &id, "/no/such/program"])
-        .fails_with(&["/no/such/program"]);
+        .exec_fails_with(&["/no/such/program"]);
     assert_eq!(rt.status(&id), "running");
 }
 
@@ -564,9 +566,7 @@ fn ids_out_of_range_are_refused() {
         vec!["exec", "--user", "0:4294967295", &id, "id"],
         vec!["exec", "--additional-gids", "4294967295", &id, "id"],
     ] {
-        let out = rt.run(&args);
-        assert_ne!(out.code, 0, "{out}");
-        assert!(out.stderr.contains(range), "{out}");
+        let out = rt.run(&args).exec_fails_with(&[range]);
         assert!(!out.stdout.contains("uid="), "the process ran: {out}");
     }
     let process = common::write_file(
@@ -574,9 +574,8 @@ fn ids_out_of_range_are_refused() {
         "process.json",
         r#"{"args":["id"],"cwd":"/","user":{"uid":4294967295,"gid":0}}"#,
     );
-    let out = rt.run(&["exec", "--process", process.to_str().unwrap(), &id]);
-    assert_ne!(out.code, 0, "{out}");
-    assert!(out.stderr.contains(range), "{out}");
+    rt.run(&["exec", "--process", process.to_str().unwrap(), &id])
+        .exec_fails_with(&[range]);
 }
 
 /// runtime-spec: process.cwd MUST be absolute; runc: "Cwd must be an absolute path".

@@ -356,6 +356,33 @@ fn delete_force_of_created_and_paused_containers() {
     rt.assert_clean(&id);
 }
 
+/// Regression (CI, cgroup v2 lane): libcontainer removed the cgroup about 100 ms after its
+/// SIGKILL; the frozen processes of a paused container, thawed, took longer to exit, and
+/// `delete --force` failed with "could not delete", leaving the container stopped and its
+/// cgroup behind. Three hundred processes make the window wide enough to hit every time.
+#[test]
+fn delete_force_of_a_paused_container_with_many_processes() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("delmany");
+    let script = "for i in $(seq 300); do sleep 600 & done; wait";
+    let bundle = rt.bundle(&id, &["sh", "-c", script]);
+    rt.run_detached(&id, &bundle);
+    let all_started = || {
+        let out = rt.ok(&["ps", "--format", "json", &id]).json();
+        out.as_array().map_or(0, |pids| pids.len()) == 301
+    };
+    assert!(
+        common::wait_for(Duration::from_secs(20), all_started),
+        "the container did not start its 300 processes"
+    );
+    rt.ok(&["pause", &id]);
+    rt.ok(&["delete", "--force", &id]);
+    rt.run(&["state", &id]).fails_with(&["does not exist"]);
+    assert!(common::cgroup_dirs(&id).is_empty(), "cgroup left");
+    rt.assert_clean(&id);
+}
+
 #[test]
 fn delete_of_missing_container_with_force_succeeds() {
     require_root!();

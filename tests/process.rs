@@ -400,9 +400,9 @@ fn exec_into_stopped_container_fails() {
     let bundle = rt.bundle(&id, &["true"]);
     rt.run_detached(&id, &bundle);
     rt.wait_status(&id, "stopped", Duration::from_secs(5));
-    rt.run(&["exec", &id, "true"]).fails_with(&["stopped"]);
+    rt.run(&["exec", &id, "true"]).exec_fails_with(&["stopped"]);
     rt.run(&["exec", "-d", &id, "true"])
-        .fails_with(&["stopped"]);
+        .exec_fails_with(&["stopped"]);
     rt.ok(&["delete", &id]);
     rt.assert_clean(&id);
 }

@@ -8,10 +8,10 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 
 use crate::bundle::{self, Bundle};
-use crate::cgroup_name;
 use crate::cli::{CreateArgs, GlobalOpts};
 use crate::container::{self, ContainerLock};
 use crate::executor::WorkloadExecutor;
+use crate::fixups::cgroup_name;
 use crate::fixups::{self, cgroupv2};
 use crate::hooks;
 use crate::state::Meta;
@@ -41,11 +41,11 @@ pub fn create_locked(
     }
     let pid_file_existed = args.pid_file.as_ref().is_some_and(|p| p.exists());
     let cgroup_path = record_intent(lock, id, &bundle, global)?;
-    let capture = crate::clones::Capture::start();
+    let capture = crate::fixups::clones::Capture::start();
     match build(args, global, root, &bundle, detach, &cgroup_path) {
         Ok(container) => Ok(container),
         Err(err) => {
-            let err = crate::clones::explain(err, capture.as_ref());
+            let err = crate::fixups::clones::explain(err, capture.as_ref());
             lock.remove_unfinished();
             if let (Some(pid_file), false) = (&args.pid_file, pid_file_existed) {
                 let _ = std::fs::remove_file(pid_file);

@@ -60,12 +60,16 @@ pub fn delete_container(container: &mut Container, force: bool) -> Result<()> {
     if let Some(root) = container.root.parent() {
         container::remove_exec_snapshots(root, container.id());
     }
+    crate::fixups::delete::kill_before_delete(container, force)
+        .with_context(|| format!("cannot kill container {}", container.id()))?;
     container
         .delete(force)
         .with_context(|| format!("cannot delete container {}", container.id()))?;
     if let Some(root) = container.root.parent() {
-        let _ =
-            std::fs::remove_dir_all(crate::cgroup_name::private_bundle_dir(root, container.id()));
+        let _ = std::fs::remove_dir_all(crate::fixups::cgroup_name::private_bundle_dir(
+            root,
+            container.id(),
+        ));
     }
     hooks::run_warning_only("poststop", &meta.poststop, container, None);
     Ok(())

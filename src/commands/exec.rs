@@ -18,13 +18,29 @@ use crate::state::Meta;
 use crate::wasm::{self, detect::RootView, WasmWorkload};
 use oci_spec::runtime::{Process, ProcessBuilder, Spec};
 
+/// Marks an error of `exec` past its argument checks: runc prints it as "exec failed: ..."
+/// and exits 255 (the exec'd process's own status is in 0-255 too, but a caller that gets
+/// 255 with an error line knows the process never ran).
+#[derive(Debug)]
+pub struct ExecFailed;
+
+impl std::fmt::Display for ExecFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("exec failed")
+    }
+}
+
 pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
-    let (user, group) = parse_user(args.user.as_deref())?;
-    crate::checks::exec(args, user, group)?;
-    let env = parse_env(&args.env)?;
     if args.process.is_none() && args.command.is_empty() {
         bail!("exec: no command given (use --process FILE or give the command after the id)");
     }
+    run_process(args, global).context(ExecFailed)
+}
+
+fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
+    let (user, group) = parse_user(args.user.as_deref())?;
+    crate::fixups::checks::exec(args, user, group)?;
+    let env = parse_env(&args.env)?;
     let id = &args.container_id;
     let root = container::ensure_root(&global.root)?;
     // The lock covers reading the state only. libcontainer's build below waits for the new
@@ -45,6 +61,7 @@ pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
             .map(|w| w.with_preserved_fds(args.preserve_fds));
         (StateSnapshot::take(&root, id, &lock)?, wasm)
     };
+    let capture = fixups::clones::Capture::start();
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(WorkloadExecutor::new(wasm))
         .with_root_path(snapshot.root())?
@@ -65,8 +82,8 @@ pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
         .with_sub_cgroup(args.cgroup.clone())
         .with_apparmor(args.apparmor.clone())
         .build()
-        .with_context(|| format!("cannot exec in container {id}"))?;
-    drop(snapshot);
+        .map_err(|err| fixups::clones::explain(err.into(), capture.as_ref()))?;
+    drop((snapshot, capture));
     if let Some(path) = &args.pid_file {
         fixups::pid_file::write(path, pid.as_raw())?;
     }

@@ -20,6 +20,8 @@ mod state;
 mod update;
 mod wait;
 
+pub use exec::ExecFailed;
+
 pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<i32> {
     match command {
         Command::Spec(args) => spec::spec(&args),

@@ -15,7 +15,23 @@
 //!   spec's cgroup mount says; a container could lift its own limits. runc honours `ro`.
 //!
 //! Before `build`:
+//! * [`checks::process`]: libcontainer accepts a uid or gid above 2147483647 (4294967295 is
+//!   -1 to `setresuid`, and the process stays root), a relative `process.cwd`, and reports an
+//!   AppArmor profile on a host without AppArmor as a bare ENOENT; runc refuses all three.
+//!   Also for `exec` ([`checks::exec`]).
+//! * [`cgroup_name::resolve`]: with no `linux.cgroupsPath`, libcontainer names the cgroup
+//!   `:youki:<id>` (a directory of that name with cgroupfs); runc's `/<id>`, runw's
+//!   `system.slice:runw:<id>` with `--systemd-cgroup`.
 //! * [`cgroupv2::create_parents`]: libcgroups makes a cgroup's missing parents racily.
+//!
+//! During `build`, in libcontainer's clones (through runw's tracing layer):
+//! * [`clones`]: names the set-up processes `runw:[1:INTER]`/`runw:[2:INIT]` (libcontainer:
+//!   `youki:`), makes the intermediate die with runw (a killed `create` left it orphaned),
+//!   and collects the errors raised there, whose innermost cause libcontainer drops.
+//!
+//! Before `delete`:
+//! * [`delete::kill_before_delete`]: libcontainer's forced delete removes the cgroup about
+//!   100 ms after SIGKILL whether or not the processes are gone, and fails if they are not.
 //!
 //! Instead of libcontainer:
 //! * [`pid_file::write`]: libcontainer writes `--pid-file` with a plain write that follows a
@@ -23,7 +39,11 @@
 //!   does, to a temporary file renamed over the path.
 
 pub mod cgroup_mount;
+pub mod cgroup_name;
 pub mod cgroupv2;
+pub mod checks;
+pub mod clones;
+pub mod delete;
 pub mod pid_file;
 pub mod resources;
 

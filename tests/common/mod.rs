@@ -212,8 +212,22 @@ impl Out {
     /// every one of `needles`.
     #[track_caller]
     pub fn fails_with(self, needles: &[&str]) -> Out {
+        self.fails_with_status(1, needles)
+    }
+
+    /// Asserts a failed `exec` as runc reports it: exit status 255 and one line on stderr
+    /// saying "exec failed" and containing every one of `needles`.
+    #[track_caller]
+    pub fn exec_fails_with(self, needles: &[&str]) -> Out {
+        let out = self.fails_with_status(255, needles);
+        assert!(out.stderr.contains("exec failed: "), "{out}");
+        out
+    }
+
+    #[track_caller]
+    fn fails_with_status(self, code: i32, needles: &[&str]) -> Out {
         assert!(!self.timed_out, "command hung: {self}");
-        assert_eq!(self.code, 1, "expected exit status 1: {self}");
+        assert_eq!(self.code, code, "expected exit status {code}: {self}");
         let text = self.stderr.trim_end();
         assert_eq!(
             text.lines().count(),

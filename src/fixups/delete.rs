@@ -1,0 +1,71 @@
+//! Killing a container's processes before its cgroup is removed, and waiting for them.
+//!
+//! libcontainer 0.7's `Container::delete(force)` sends SIGKILL to the container's processes
+//! and at once removes the cgroup, retrying `rmdir` 4 times over about 100 ms. A process that
+//! takes longer to exit keeps the cgroup busy (on a loaded host, or a paused container on
+//! cgroup v2, whose frozen processes die only as the cgroup thaws), and `delete --force`
+//! fails with "could not delete", leaving the cgroup and the state behind. runc waits for the
+//! processes to be gone before it removes the cgroup; so does runw, up to [`GRACE`].
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager};
+use libcontainer::container::Container;
+use libcontainer::signal::Signal;
+
+/// How long a killed container's processes get to leave its cgroup.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// With `force`, kills every process of a container that may have some (created, running,
+/// paused) and waits until its cgroup is empty, so that `delete` can remove the cgroup.
+pub fn kill_before_delete(container: &mut Container, force: bool) -> Result<()> {
+    if !force || !container.can_kill() {
+        return Ok(());
+    }
+    // Freezes, signals and thaws the cgroup, so a paused container's processes die too.
+    container.kill(Signal::from(nix::sys::signal::Signal::SIGKILL), true)?;
+    let config = container.spec()?;
+    if let Ok(manager) = manager(config.cgroup_path, container.systemd(), container.id()) {
+        wait_until_empty(&manager);
+    }
+    Ok(())
+}
+
+/// Kills every process in a cgroup, waits for them to leave it and removes it. Best effort:
+/// for what a killed `create` left, which has no state to pause or freeze it.
+pub fn remove_cgroup(cgroup_path: std::path::PathBuf, systemd: bool, id: &str) {
+    let Ok(manager) = manager(cgroup_path, systemd, id) else {
+        return;
+    };
+    if let Ok(pids) = manager.get_all_pids() {
+        for pid in pids {
+            let _ = crate::signal::send(pid.as_raw(), libc::SIGKILL);
+        }
+    }
+    wait_until_empty(&manager);
+    let _ = manager.remove();
+}
+
+fn manager(cgroup_path: std::path::PathBuf, systemd: bool, id: &str) -> Result<AnyCgroupManager> {
+    Ok(libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path,
+        systemd_cgroup: systemd,
+        container_name: id.to_string(),
+    })?)
+}
+
+/// Polls the cgroup until no process is left in it (or it is gone), for at most [`GRACE`].
+fn wait_until_empty(manager: &AnyCgroupManager) {
+    let deadline = Instant::now() + GRACE;
+    let mut pause = Duration::from_millis(1);
+    while Instant::now() < deadline {
+        match manager.get_all_pids() {
+            Ok(pids) if !pids.is_empty() => {}
+            _ => return,
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    tracing::warn!("the container's processes are still in its cgroup after {GRACE:?}");
+}
