@@ -5,6 +5,27 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The tests run real containers (namespaces, cgroups, mounts): as non-root most of them could
+# only skip, and a green run would mean nothing.
+if [[ $(id -u) != 0 ]]; then
+    echo "hack/test.sh: error: the tests need root (they run real containers); run it as root, as CI does" >&2
+    exit 1
+fi
+
+# Tests that cannot run here record why in this file (tests/common: skip!); the summary at
+# the end, pass or fail, prints them.
+export RUNW_TEST_SKIPS=$PWD/target/test-skips.txt
+mkdir -p target
+: > "$RUNW_TEST_SKIPS"
+report_skips() {
+    local n
+    n=$(wc -l < "$RUNW_TEST_SKIPS")
+    echo
+    echo "=== skipped tests (tests/*.rs, this host): $n"
+    sed 's/^/  /' "$RUNW_TEST_SKIPS"
+}
+trap report_skips EXIT
+
 . hack/setup.sh
 
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }

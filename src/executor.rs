@@ -2,8 +2,8 @@
 //! namespaces, cgroups, mounts and pivot_root are set up.
 //!
 //! `validate` runs before `create` returns (so its errors are create errors); `exec` runs after
-//! `start` and must not return on success. A Linux workload is exec'd by libcontainer's
-//! default executor; a Wasm workload, compiled on the host before the clone (see `wasm/`),
+//! `start` and must not return on success. A Linux workload is exec'd as runc does
+//! (`fixups/exec.rs`; libcontainer's default executor still validates it and sets its env); a Wasm workload, compiled on the host before the clone (see `wasm/`),
 //! runs in this same process.
 
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ impl Executor for WorkloadExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         match &self.wasm {
             Some(wasm) => crate::wasm::run(wasm, spec),
-            None => DefaultExecutor {}.exec(spec),
+            None => crate::fixups::exec::exec_linux(spec),
         }
     }
 

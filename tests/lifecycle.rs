@@ -85,8 +85,13 @@ fn lifecycle(rt: &Runtime) -> Vec<Value> {
 fn full_lifecycle_state_json() {
     require_root!();
     let rt = Runtime::runw();
-    let states = lifecycle(&rt);
-    assert_eq!(states[2]["status"], "stopped");
+    let [created, _, stopped] = <[Value; 3]>::try_from(lifecycle(&rt)).unwrap();
+    // runc's stopped state: pid 0, everything else as at create.
+    assert_eq!(stopped["status"], "stopped");
+    assert_eq!(stopped["pid"], 0, "{stopped}");
+    for field in ["id", "ociVersion", "bundle", "rootfs", "created", "owner"] {
+        assert_eq!(stopped[field], created[field], "{field}: {stopped}");
+    }
 }
 
 #[test]
@@ -231,6 +236,7 @@ fn list_table_json_and_quiet() {
         ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     );
     assert_eq!(rt.ok(&["list", "-q"]).stdout, "");
+    assert_eq!(rt.ok(&["list", "--format", "json"]).stdout.trim(), "null");
 
     let (a, _ba) = rt.sleeper("list-a");
     let (b, bb) = rt.sleeper("list-b");
@@ -287,7 +293,11 @@ fn kill_signal_forms() {
     );
     let running = rt.spawn(&["run", "--bundle", bundle.path_str(), &id]);
     rt.wait_status(&id, "running", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300)); // let the shell install its trap
+    let pid = rt.state(&id)["pid"].as_i64().unwrap() as i32;
+    assert!(
+        common::wait_for(Duration::from_secs(10), || common::catches_signal(pid, 35)),
+        "the shell never installed its trap for signal 35"
+    );
     rt.ok(&["kill", &id, "SIGRTMIN+1"]);
     let out = running.wait(TIMEOUT);
     assert_eq!(out.code, 42, "SIGRTMIN+1 should run the trap: {out}");

@@ -406,3 +406,29 @@ fn exec_into_stopped_container_fails() {
     rt.ok(&["delete", &id]);
     rt.assert_clean(&id);
 }
+
+/// Regression: a file the kernel cannot execute (here an executable script without `#!`)
+/// is not run with /bin/sh, for the container's process and for `exec`. libcontainer's
+/// `execvp` did that; runc `execve`s it and fails with "exec format error", as runw now does.
+#[test]
+fn a_file_the_kernel_cannot_execute_is_not_run_by_the_shell() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("noexec");
+    let bundle = rt.bundle(&id, &["/script"]);
+    let script = common::write_file(&bundle.rootfs(), "script", "echo the shell ran it\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(!out.stdout.contains("the shell ran it"), "{out}");
+    assert!(out.stderr.contains("exec format error"), "{out}");
+    rt.run(&["delete", "--force", &id]);
+
+    let (id, _bundle) = rt.sleeper("noexec-exec");
+    let script = common::write_file(&_bundle.rootfs(), "script", "echo the shell ran it\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = rt.run(&["exec", &id, "/script"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(!out.stdout.contains("the shell ran it"), "{out}");
+    assert!(out.stderr.contains("exec format error"), "{out}");
+}

@@ -29,6 +29,10 @@
 //!   `youki:`), makes the intermediate die with runw (a killed `create` left it orphaned),
 //!   and collects the errors raised there, whose innermost cause libcontainer drops.
 //!
+//! In the init, at `start`:
+//! * [`exec::exec_linux`]: libcontainer's `execvp` runs a file the kernel refuses (ENOEXEC)
+//!   with `/bin/sh`; runc `execve`s it and fails with "exec format error".
+//!
 //! Before `delete`:
 //! * [`delete::kill_before_delete`]: libcontainer's forced delete removes the cgroup about
 //!   100 ms after SIGKILL whether or not the processes are gone, and fails if they are not.
@@ -44,6 +48,7 @@ pub mod cgroupv2;
 pub mod checks;
 pub mod clones;
 pub mod delete;
+pub mod exec;
 pub mod pid_file;
 pub mod resources;
 

@@ -48,7 +48,7 @@ pub fn unique_id(prefix: &str) -> String {
     )
 }
 
-/// Skips (returns false) when not root: the tests need namespaces and cgroups.
+/// True when running as root: the tests need namespaces and cgroups.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -311,6 +311,8 @@ pub struct Runtime {
     pub scratch: TempDir,
     /// Extra global flags placed before every command.
     pub global: Vec<String>,
+    /// With [`Runtime::without_sys_resource`]: the hard RLIMIT_NOFILE the runtime runs with.
+    nofile_hard: Option<u64>,
     ids: Mutex<Vec<String>>,
     seq: AtomicUsize,
 }
@@ -336,6 +338,7 @@ impl Runtime {
             root: scratch.path().join("root"),
             scratch,
             global: Vec::new(),
+            nofile_hard: None,
             ids: Mutex::new(Vec::new()),
             seq: AtomicUsize::new(0),
         }
@@ -362,8 +365,34 @@ impl Runtime {
         Bundle::new(id, args)
     }
 
+    /// Runs every command without CAP_SYS_RESOURCE (dropped from the bounding set, so the
+    /// runtime, exec'd as root, holds it in no set) and with RLIMIT_NOFILE's hard limit at
+    /// `nofile_hard`: a host where raising a hard limit fails, whatever this one allows.
+    pub fn without_sys_resource(mut self, nofile_hard: u64) -> Runtime {
+        self.nofile_hard = Some(nofile_hard);
+        self
+    }
+
     fn command(&self, args: &[&str]) -> (Command, String) {
         let mut cmd = Command::new(&self.bin);
+        if let Some(hard) = self.nofile_hard {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: hard.min(1024),
+                rlim_max: hard,
+            };
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0
+                        || libc::prctl(libc::PR_CAPBSET_DROP, libc::CAP_SYS_RESOURCE, 0, 0, 0) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.arg("--root").arg(&self.root);
         cmd.args(&self.global);
         cmd.args(args);
@@ -482,30 +511,12 @@ impl Runtime {
 
     /// Entries left under `--root` (state directories, `.lock:*` files).
     pub fn root_entries(&self) -> Vec<String> {
-        match fs::read_dir(&self.root) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        root_entries(&self.root)
     }
 
     /// What is left of container `id`: entries under root, cgroup dirs, processes.
     pub fn leftovers(&self, id: &str) -> Vec<String> {
-        let mut left = Vec::new();
-        for entry in self.root_entries() {
-            if entry == id || entry.ends_with(&format!(":{id}")) {
-                left.push(format!("{}/{entry}", self.root.display()));
-            }
-        }
-        left.extend(cgroup_dirs(id).into_iter().map(|p| p.display().to_string()));
-        left.extend(
-            self.processes(id)
-                .into_iter()
-                .map(|(pid, cmd)| format!("process {pid} ({cmd})")),
-        );
-        left
+        leftovers(&self.root, id)
     }
 
     /// Asserts that nothing of `id` exists: nothing under root, no cgroup, no process.
@@ -524,34 +535,9 @@ impl Runtime {
         }
     }
 
-    /// Processes belonging to `id`: its container processes (marked in their environment) and
-    /// runtime processes working on this root.
+    /// Processes belonging to `id` (see [`processes`]).
     pub fn processes(&self, id: &str) -> Vec<(i32, String)> {
-        let mark = format!("{MARK_VAR}={id}");
-        let root = self.root.to_string_lossy().into_owned();
-        let me = std::process::id() as i32;
-        let mut found = Vec::new();
-        let Ok(entries) = fs::read_dir("/proc") else {
-            return found;
-        };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            if pid == me {
-                continue;
-            }
-            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let environ = fs::read(entry.path().join("environ")).unwrap_or_default();
-            let arg_is = |needle: &[u8]| cmdline.split(|b| *b == 0).any(|a| a == needle);
-            let mine = environ.split(|b| *b == 0).any(|v| v == mark.as_bytes())
-                || (contains(&cmdline, root.as_bytes()) && arg_is(id.as_bytes()));
-            if mine {
-                let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                found.push((pid, cmd));
-            }
-        }
-        found
+        processes(&self.root, id)
     }
 
     /// Removes everything of `id` by hand (after a failed `delete --force`).
@@ -631,6 +617,66 @@ impl Drop for Runtime {
     }
 }
 
+/// Entries under a runtime's state root (state directories, `.lock:*` files).
+pub fn root_entries(root: &Path) -> Vec<String> {
+    match fs::read_dir(root) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// What is left of container `id` run with state root `root`: its entries under the root
+/// (state directory, `.lock:<id>`, runw's private `.bundle:<id>`), its cgroup directories
+/// in every hierarchy, its processes.
+pub fn leftovers(root: &Path, id: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    for entry in root_entries(root) {
+        if entry == id || entry.ends_with(&format!(":{id}")) {
+            left.push(format!("{}/{entry}", root.display()));
+        }
+    }
+    left.extend(cgroup_dirs(id).into_iter().map(|p| p.display().to_string()));
+    left.extend(
+        processes(root, id)
+            .into_iter()
+            .map(|(pid, cmd)| format!("process {pid} ({cmd})")),
+    );
+    left
+}
+
+/// Processes belonging to `id`: its container processes (marked in their environment) and
+/// runtime processes working on this root.
+pub fn processes(root: &Path, id: &str) -> Vec<(i32, String)> {
+    let mark = format!("{MARK_VAR}={id}");
+    let root = root.to_string_lossy().into_owned();
+    let me = std::process::id() as i32;
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let environ = fs::read(entry.path().join("environ")).unwrap_or_default();
+        let arg_is = |needle: &[u8]| cmdline.split(|b| *b == 0).any(|a| a == needle);
+        let mine = environ.split(|b| *b == 0).any(|v| v == mark.as_bytes())
+            || (contains(&cmdline, root.as_bytes()) && arg_is(id.as_bytes()));
+        if mine {
+            let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((pid, cmd));
+        }
+    }
+    found
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -693,6 +739,17 @@ pub fn read_trim(path: &Path) -> String {
 }
 
 /// True while process `pid` exists and is not a zombie.
+/// True when process `pid` has a handler for `signal` (its `SigCgt` mask in /proc): a shell
+/// has installed its `trap`.
+pub fn catches_signal(pid: i32, signal: u32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
 pub fn alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
@@ -728,13 +785,48 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// Skips the calling test (prints why) unless running as root.
+/// Records that the calling test is skipped and why. libtest has no skip status (a test
+/// that returns early reports `ok`), so the reason goes to stderr and, one line per skip, to
+/// the file named by `RUNW_TEST_SKIPS`: hack/test.sh sets it and prints the count and the
+/// reasons in its summary.
+pub fn record_skip(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("?");
+    let binary = std::env::args()
+        .next()
+        .and_then(|a| {
+            Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let binary = binary.rsplit_once('-').map_or(binary.as_str(), |(b, _)| b);
+    let line = format!("{binary}::{test}: {reason}");
+    eprintln!("SKIPPED {line}");
+    if let Some(path) = std::env::var_os("RUNW_TEST_SKIPS") {
+        if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
+            // One write per line: lines of tests running in parallel do not interleave.
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+/// Skips the calling test: records the reason (see [`record_skip`]) and returns.
+#[macro_export]
+macro_rules! skip {
+    ($($reason:tt)+) => {{
+        common::record_skip(&format!($($reason)+));
+        return;
+    }};
+}
+
+/// Skips the calling test unless running as root (hack/test.sh refuses to run as non-root,
+/// so there this never skips).
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !common::is_root() {
-            eprintln!("skipped: integration tests need root");
-            return;
+            skip!("the integration tests need root (real containers)");
         }
     };
 }

@@ -124,10 +124,30 @@ impl Default for Runw {
     }
 }
 
+/// Deletes (`--force`) every container the test made, then checks, as `common::Runtime`
+/// does, that nothing is left: a failed delete or a leftover state entry, cgroup or process
+/// fails the test.
 impl Drop for Runw {
     fn drop(&mut self) {
-        for id in self.ids.lock().unwrap().iter() {
-            let _ = self.command(&["delete", "--force", id]).output();
+        let ids = self.ids.lock().unwrap().clone();
+        let mut problems = Vec::new();
+        for id in &ids {
+            match self.command(&["delete", "--force", id]).output() {
+                Ok(out) if !out.status.success() => {
+                    problems.push(format!("delete --force {id}: {}", stderr(&out)))
+                }
+                Err(err) => problems.push(format!("delete --force {id}: {err}")),
+                Ok(_) => {}
+            }
+        }
+        for id in &ids {
+            let left = || crate::common::leftovers(self.root.path(), id);
+            if !crate::common::wait_for(Duration::from_secs(3), || left().is_empty()) {
+                problems.push(format!("after delete --force {id}, left: {:?}", left()));
+            }
+        }
+        if !problems.is_empty() && !std::thread::panicking() {
+            panic!("cleanup check failed:\n{}", problems.join("\n"));
         }
     }
 }
@@ -140,24 +160,16 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The cgroup (v1 memory hierarchy, or v2) directory of a test container.
-pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let rel = cgroup_path(id);
-    let rel = rel.trim_start_matches('/');
-    ["memory", "pids", "cpu", "freezer", "unified", ""]
-        .iter()
-        .map(|c| Path::new("/sys/fs/cgroup").join(c).join(rel))
-        .collect()
-}
-
+/// The cgroupsPath of a test container: under the parent `common::cgroup_dirs` looks in.
 pub fn cgroup_path(id: &str) -> String {
-    format!("/runw-wasm-test-{id}")
+    format!("/{}/{id}", crate::common::CGROUP_PARENT)
 }
 
+/// Asserts that container `id` has no cgroup directory left in any hierarchy.
+#[track_caller]
 pub fn assert_no_cgroup(id: &str) {
-    for dir in cgroup_dirs(id) {
-        assert!(!dir.exists(), "cgroup {} left behind", dir.display());
-    }
+    let left = crate::common::cgroup_dirs(id);
+    assert!(left.is_empty(), "cgroup left behind: {left:?}");
 }
 
 /// An OCI bundle whose rootfs holds busybox (for Linux processes) and whatever modules the
