@@ -393,3 +393,36 @@ fn default_cgroup_is_named_after_the_container() {
     assert!(!dir.exists(), "{} left", dir.display());
     assert!(rt.root_entries().is_empty(), "{:?}", rt.root_entries());
 }
+
+/// `update --memory-reservation`, `--cpuset-cpus` and `--cpuset-mems` reach the cgroup files
+/// (v1 memory.soft_limit_in_bytes and cpuset.*, v2 memory.low and cpuset.*); update of a
+/// stopped container fails as runc's does ("not running").
+#[test]
+fn update_reservation_cpuset_and_stopped() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("update-more");
+    rt.ok(&[
+        "update",
+        "--memory-reservation",
+        "33554432",
+        "--cpuset-cpus",
+        "0",
+        "--cpuset-mems",
+        "0",
+        &id,
+    ]);
+    let reservation = cgroup_file(&id, "memory", "memory.soft_limit_in_bytes", "memory.low");
+    assert_eq!(read_trim(&reservation), "33554432");
+    let cpus = cgroup_file(&id, "cpuset", "cpuset.cpus", "cpuset.cpus");
+    let mems = cgroup_file(&id, "cpuset", "cpuset.mems", "cpuset.mems");
+    assert_eq!(
+        (read_trim(&cpus), read_trim(&mems)),
+        ("0".into(), "0".into())
+    );
+
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped", Duration::from_secs(5));
+    rt.run(&["update", "--memory", "67108864", &id])
+        .fails_with(&["not running"]);
+}

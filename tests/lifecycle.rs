@@ -647,3 +647,119 @@ fn create_killed_at_any_moment_leaves_nothing_after_delete_force() {
         "container processes named after youki: {names:?}"
     );
 }
+
+/// `run --keep`: the container stays, stopped, after its process exits (exit status passed
+/// through); a plain `run` removes it.
+#[test]
+fn run_keep_leaves_the_stopped_container() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("keep");
+    let bundle = rt.bundle(&id, &["sh", "-c", "echo kept; exit 3"]);
+    let out = rt.run(&["run", "--keep", "--bundle", bundle.path_str(), &id]);
+    assert_eq!((out.code, out.stdout.as_str()), (3, "kept\n"), "{out}");
+    let state = rt.state(&id);
+    assert_eq!(
+        (state["status"].as_str(), state["pid"].as_i64()),
+        (Some("stopped"), Some(0))
+    );
+    rt.ok(&["delete", &id]);
+    rt.assert_clean(&id);
+
+    let id = rt.id("nokeep");
+    let bundle = rt.bundle(&id, &["true"]);
+    rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    rt.run(&["state", &id]).fails_with(&["does not exist"]);
+    rt.assert_clean(&id);
+}
+
+/// `kill --all` reaches the processes of a paused container (thawed for SIGKILL): the
+/// container stops and every process is gone.
+#[test]
+fn kill_all_of_a_paused_container() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("killpaused");
+    rt.ok(&["exec", "-d", &id, "sleep", "600"]);
+    let pids = rt.ok(&["ps", "--format", "json", &id]).json();
+    assert_eq!(pids.as_array().unwrap().len(), 2, "{pids}");
+    rt.ok(&["pause", &id]);
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    for pid in pids.as_array().unwrap() {
+        let pid = pid.as_i64().unwrap() as i32;
+        assert!(
+            common::wait_for(Duration::from_secs(5), || !common::alive(pid)),
+            "{pid} survived kill --all of the paused container"
+        );
+    }
+}
+
+/// `ps ID -- OPTIONS` runs ps(1) with those options and keeps the rows of the container's
+/// processes (runc's behaviour: the header, then one row per process).
+#[test]
+fn ps_with_ps_options() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("psopts");
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let out = rt.ok(&["ps", &id, "--", "-o", "pid,comm"]);
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines.first(), Some(&vec!["PID", "COMMAND"]), "{out}");
+    assert_eq!(
+        lines[1..],
+        [vec![pid.to_string().as_str(), "sleep"]],
+        "{out}"
+    );
+}
+
+/// `events --interval` streams until the container stops, then ends with status 0 (runw's
+/// behaviour; runc 1.1 keeps printing the stopped container's last figures).
+#[test]
+fn events_stream_ends_when_the_container_stops() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("events-end");
+    let events = rt.spawn(&["events", "--interval", "100ms", &id]);
+    let stdout = events.stdout_path().to_path_buf();
+    assert!(
+        common::wait_for(common::TIMEOUT, || {
+            std::fs::read_to_string(&stdout).is_ok_and(|s| s.lines().count() >= 2)
+        }),
+        "no events while running"
+    );
+    rt.ok(&["kill", &id, "KILL"]);
+    let out = events.wait(common::TIMEOUT);
+    assert!(
+        !out.timed_out,
+        "events went on after the container stopped: {out}"
+    );
+    assert_eq!(out.code, 0, "{out}");
+}
+
+/// Global `--debug`: libcontainer's debug events reach stderr as runc-style lines (and the
+/// command works as without it); without it, none.
+#[test]
+fn debug_flag_logs_debug_lines() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("debug");
+    let bundle = rt.bundle(&id, &["true"]);
+    let out = rt.ok(&["--debug", "run", "--bundle", bundle.path_str(), &id]);
+    assert!(out.stderr.lines().count() > 1, "{out}");
+    for line in out.stderr.lines() {
+        assert!(
+            line.starts_with("time=\"") && line.contains(" level="),
+            "{line:?}: {out}"
+        );
+    }
+    assert!(out.stderr.contains("level=debug"), "{out}");
+    let id = rt.id("nodebug");
+    let bundle = rt.bundle(&id, &["true"]);
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(out.stderr, "", "{out}");
+}

@@ -432,3 +432,107 @@ fn a_file_the_kernel_cannot_execute_is_not_run_by_the_shell() {
     assert!(!out.stdout.contains("the shell ran it"), "{out}");
     assert!(out.stderr.contains("exec format error"), "{out}");
 }
+
+/// The capability bits of `status`'s `CapEff:` line.
+fn effective_caps(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no CapEff in {status:?}"))
+}
+
+/// `exec --cap` adds a capability to the exec'd process only; `--no-new-privs` sets its
+/// no_new_privs bit where the container's process has it off.
+#[test]
+fn exec_cap_and_no_new_privs() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("exec-caps");
+    let mut bundle = rt.bundle(&id, &["sleep", "600"]);
+    bundle.edit(|c| c["process"]["noNewPrivileges"] = json!(false));
+    rt.run_detached(&id, &bundle);
+    const CAP_NET_ADMIN: u64 = 1 << 12;
+    let plain = effective_caps(&rt.ok(&["exec", &id, "cat", "/proc/self/status"]).stdout);
+    assert_eq!(
+        plain & CAP_NET_ADMIN,
+        0,
+        "the default set has no CAP_NET_ADMIN"
+    );
+    let out = rt.ok(&[
+        "exec",
+        "--cap",
+        "CAP_NET_ADMIN",
+        &id,
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(effective_caps(&out.stdout), plain | CAP_NET_ADMIN);
+
+    let nnp = |args: &[&str]| {
+        let mut cmd = vec!["exec"];
+        cmd.extend_from_slice(args);
+        cmd.extend_from_slice(&[&id, "grep", "NoNewPrivs", "/proc/self/status"]);
+        rt.ok(&cmd)
+            .stdout
+            .split_whitespace()
+            .last()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(nnp(&[]), "0");
+    assert_eq!(nnp(&["--no-new-privs"]), "1");
+}
+
+/// `exec --preserve-fds N` passes fds 3..3+N to the exec'd process, and no others.
+#[test]
+fn exec_preserve_fds() {
+    require_root!();
+    let rt = Runtime::runw();
+    let (id, _bundle) = rt.sleeper("exec-fds");
+    let file = common::write_file(rt.scratch.path(), "passed", "through fd 3\n");
+    let run_with_fd3 = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&id, "sh", "-c", "cat <&3 || echo no fd 3"]);
+        let (mut cmd, _) = rt.command_for_test(&args);
+        let fd3 = File::open(&file).unwrap();
+        use std::os::unix::process::CommandExt;
+        let raw = fd3.as_raw_fd();
+        // SAFETY: dup2 between fork and exec, on fds this process owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(raw, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        drop(fd3);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(run_with_fd3(&["--preserve-fds", "1"]), "through fd 3\n");
+    assert_eq!(run_with_fd3(&[]), "no fd 3\n");
+}
+
+/// A container whose stdout and stderr are /dev/null writes without error (libcontainer
+/// reopens them read-only; runw's executor gives them a writable /dev/null), and its exit
+/// status comes through.
+#[test]
+fn stdio_on_dev_null() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("devnull");
+    let script = "echo out || exit 11; echo err >&2 || exit 12; exit 4";
+    let bundle = rt.bundle(&id, &["sh", "-c", script]);
+    let (mut cmd, _) = rt.command_for_test(&["run", "--bundle", bundle.path_str(), &id]);
+    let status = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(4), "a write to /dev/null failed");
+}

@@ -5,7 +5,7 @@ mod common;
 mod wasm_common;
 
 use std::io::Read;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -660,4 +660,91 @@ fn version_and_features_list_the_engines() {
     ] {
         assert!(unsafe_annotations.contains(&json!(key)), "{key}");
     }
+}
+
+/// The engines this runw was built with (`runw --version`'s "wasm engines:" line).
+fn engines_compiled_in() -> Vec<String> {
+    let out = Command::new(RUNW).arg("--version").output().unwrap();
+    stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("wasm engines: "))
+        .map(|l| l.split(", ").map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The engine choice reaches the container, by flag, environment and annotation: an engine
+/// that is compiled in runs the module; one that is not fails `create` with one line saying
+/// so, and leaves nothing.
+#[test]
+fn engine_choice_by_flag_environment_and_annotation() {
+    let engines = engines_compiled_in();
+    assert!(engines.contains(&"wasmtime".to_string()), "{engines:?}");
+    for engine in ["wasmtime", "wasmedge"] {
+        for how in ["flag", "environment", "annotation"] {
+            let runw = Runw::new();
+            let id = unique_id("engine");
+            let mut bundle = wasm_bundle(&id, "/app/m.wasm", &wat(&wat_hello("chosen\n")));
+            let mut cmd = runw.command(&[]);
+            match how {
+                "flag" => {
+                    cmd.arg(format!("--wasm-engine={engine}"));
+                }
+                "environment" => {
+                    cmd.env("RUNW_WASM_ENGINE", engine);
+                }
+                _ => {
+                    bundle.annotate("io.github.runw.wasm.engine", engine);
+                }
+            }
+            let out = cmd
+                .args(["run", "--bundle", bundle.dir_str(), &id])
+                .output()
+                .unwrap();
+            if engines.iter().any(|e| e == engine) {
+                assert_eq!(
+                    stdout(&out),
+                    "chosen\n",
+                    "{engine} by {how}: {}",
+                    stderr(&out)
+                );
+                assert!(out.status.success(), "{engine} by {how}: {}", stderr(&out));
+            } else {
+                assert_eq!(out.status.code(), Some(1), "{engine} by {how}");
+                assert_eq!(stdout(&out), "", "{engine} by {how}");
+                let err = stderr(&out);
+                assert_eq!(err.lines().count(), 1, "{engine} by {how}: {err}");
+                assert!(
+                    err.contains("not compiled into this runw"),
+                    "{engine} by {how}: {err}"
+                );
+            }
+            runw.assert_root_empty();
+            assert_no_cgroup(&id);
+        }
+    }
+}
+
+/// `--wasm-cache-size 0` disables the cache: the module runs and nothing is written to the
+/// cache directory.
+#[test]
+fn cache_size_zero_disables_the_cache() {
+    let mut runw = Runw::new();
+    let cache = runw.cache.path().join("never");
+    runw.extra = vec![
+        "--wasm-cache".into(),
+        cache.display().to_string(),
+        "--wasm-cache-size".into(),
+        "0".into(),
+    ];
+    let id = unique_id("nocache");
+    let bundle = wasm_bundle(&id, "/app/m.wasm", &wat(&wat_hello("uncached\n")));
+    let (code, out, err) = runw.run_bundle(&bundle, &id);
+    assert_eq!((code, out.as_str()), (0, "uncached\n"), "{err}");
+    let entries = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        entries,
+        0,
+        "the disabled cache wrote to {}",
+        cache.display()
+    );
 }
