@@ -5,6 +5,7 @@ mod common;
 mod wasm_common;
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -289,9 +290,15 @@ fn wait_child(child: &mut std::process::Child) -> i32 {
 }
 
 #[test]
-fn sigterm_sigint_and_sigkill_stop_a_wasm_container() {
+fn stop_signals_and_sigkill_end_a_wasm_container() {
     let runw = Runw::new();
-    for (signal, want) in [("TERM", 143), ("INT", 130), ("KILL", 137)] {
+    for (signal, want) in [
+        ("TERM", 143),
+        ("INT", 130),
+        ("HUP", 129),
+        ("QUIT", 131),
+        ("KILL", 137),
+    ] {
         let id = unique_id("sig");
         let (mut child, _bundle) = start_sleeper(&runw, &id);
         let out = runw.run(&["kill", &id, signal]);
@@ -747,4 +754,58 @@ fn cache_size_zero_disables_the_cache() {
         "the disabled cache wrote to {}",
         cache.display()
     );
+}
+
+/// Entrypoints runw must refuse without hanging or running anything, each with one error
+/// line naming the file: a component that is not a `wasi:cli/command`, a FIFO (reading it
+/// would block), a module larger than `--wasm-max-module-size` (the message gives both sizes
+/// as set: it said "0 MiB" for a 1M bound).
+#[test]
+fn entrypoints_that_cannot_run() {
+    let mut cases: Vec<(&str, Vec<String>, Box<dyn Fn(&Path)>, Vec<&str>)> = vec![
+        (
+            "empty component",
+            vec![],
+            Box::new(|m: &Path| std::fs::write(m, wat("(component)")).unwrap()),
+            vec!["/app/m.wasm", "wasi:cli/command"],
+        ),
+        (
+            "fifo",
+            vec![],
+            Box::new(|m: &Path| {
+                nix::unistd::mkfifo(m, nix::sys::stat::Mode::from_bits_truncate(0o755)).unwrap()
+            }),
+            vec!["/app/m.wasm"],
+        ),
+        (
+            "oversized",
+            vec!["--wasm-max-module-size".into(), "1M".into()],
+            Box::new(|m: &Path| {
+                let mut module = wat(&wat_hello("big\n"));
+                module.extend(std::iter::repeat_n(0u8, 3 << 20));
+                std::fs::write(m, module).unwrap()
+            }),
+            vec![
+                "/app/m.wasm",
+                "more than the 1 MiB",
+                "--wasm-max-module-size",
+            ],
+        ),
+    ];
+    for (what, flags, make, needles) in cases.drain(..) {
+        let mut runw = Runw::new();
+        runw.extra = flags;
+        let id = unique_id("refused");
+        let bundle = Bundle::new(&id, &["/app/m.wasm"]);
+        let module = bundle.rootfs().join("app/m.wasm");
+        make(&module);
+        let (code, out, err) = runw.run_bundle(&bundle, &id);
+        assert_eq!((code, out.as_str()), (1, ""), "{what}: {err}");
+        assert_eq!(err.lines().count(), 1, "{what}: {err}");
+        for needle in needles {
+            assert!(err.contains(needle), "{what}: {needle:?} not in {err}");
+        }
+        runw.assert_root_empty();
+        assert_no_cgroup(&id);
+    }
 }

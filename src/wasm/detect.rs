@@ -240,28 +240,49 @@ pub fn load(entry: &Entrypoint, allow_text: bool, max_bytes: u64) -> Result<Cont
     if !wanted {
         return Ok(Content::Other);
     }
-    head.extend(read(entry, max_bytes.saturating_sub(head.len() as u64))?);
+    let rest = read_rest(entry, head.len() as u64, max_bytes)?;
+    head.extend(rest);
     Ok(classify(head))
 }
 
-/// Reads (the rest of) an entrypoint's contents; more than `max_bytes` is an error
+/// Reads an entrypoint's contents; more than `max_bytes` is an error
 /// (`--wasm-max-module-size`).
 pub fn read(entry: &Entrypoint, max_bytes: u64) -> Result<Vec<u8>> {
+    read_rest(entry, 0, max_bytes)
+}
+
+/// Reads the rest of an entrypoint of which `done` bytes were read already, so that the
+/// whole is at most `max_bytes`.
+fn read_rest(entry: &Entrypoint, done: u64, max_bytes: u64) -> Result<Vec<u8>> {
+    let budget = max_bytes.saturating_sub(done);
     let mut bytes = Vec::new();
     (&entry.file)
-        .take(max_bytes.saturating_add(1))
+        .take(budget.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", entry.path.display()))?;
-    if bytes.len() as u64 > max_bytes {
+    if bytes.len() as u64 > budget {
         let size = entry.file.metadata().map(|m| m.len()).unwrap_or(0);
         bail!(
-            "wasm module {} is {} MiB, more than the {} MiB runw compiles (--wasm-max-module-size)",
+            "wasm module {} is {}, more than the {} runw compiles (--wasm-max-module-size)",
             entry.path.display(),
-            size.div_ceil(1 << 20),
-            max_bytes >> 20
+            human_size(size),
+            human_size(max_bytes)
         );
     }
     Ok(bytes)
+}
+
+/// `n` bytes in the largest binary unit that shows it exactly ("128 MiB", "1500 bytes").
+fn human_size(n: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n % (1 << shift) == 0 {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    if n >= 1 << 20 {
+        return format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64);
+    }
+    format!("{n} bytes")
 }
 
 /// Lexical normalization of an absolute container path (`.` and `..` removed; `..` stops at
@@ -409,5 +430,14 @@ mod tests {
             .unwrap();
         let err = read(&entry, 3).unwrap_err().to_string();
         assert!(err.contains("--wasm-max-module-size"), "{err}");
+        assert!(err.contains("is 4 bytes, more than the 3 bytes"), "{err}");
+    }
+
+    #[test]
+    fn sizes_are_shown_exactly() {
+        assert_eq!(human_size(1 << 20), "1 MiB");
+        assert_eq!(human_size(128 << 20), "128 MiB");
+        assert_eq!(human_size(3_000_008), "2.9 MiB");
+        assert_eq!(human_size(1536), "1536 bytes");
     }
 }
