@@ -9,6 +9,7 @@ mod executor;
 mod fixups;
 mod hooks;
 mod logging;
+mod mountinfo;
 mod seal;
 mod signal;
 mod state;

@@ -102,11 +102,11 @@ fn seal_tree(destination: &Path) -> Result<()> {
 
 /// Kernels before 5.12: remount every mount at or below `destination`, parents first.
 fn remount_each(destination: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/thread-self/mountinfo")?;
-    let mut points: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+    // thread-self: this thread is in the container's mount namespace, not the process.
+    let mounts = crate::mountinfo::read(Path::new("/proc/thread-self/mountinfo"))?;
+    let mut points: Vec<PathBuf> = mounts
+        .into_iter()
+        .map(|m| m.point)
         .filter(|p| p.starts_with(destination))
         .collect();
     points.sort();

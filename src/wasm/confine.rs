@@ -173,29 +173,17 @@ pub fn keep_out_of_procfs() -> Result<()> {
 
 /// Mount points of procfs in this mount namespace.
 fn procfs_mounts() -> Result<Vec<PathBuf>> {
-    let info = match std::fs::read_to_string("/proc/self/mountinfo") {
-        Ok(info) => info,
+    let path = Path::new("/proc/self/mountinfo");
+    if !path.exists() {
         // No procfs at /proc: then nothing to keep the module out of there.
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).context("cannot read /proc/self/mountinfo"),
-    };
-    Ok(info
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?;
-            (right.split(' ').next()? == "proc").then(|| PathBuf::from(unescape(point)))
-        })
+        return Ok(Vec::new());
+    }
+    let mounts = crate::mountinfo::read(path).context("cannot read /proc/self/mountinfo")?;
+    Ok(mounts
+        .into_iter()
+        .filter(|m| m.fs_type == "proc")
+        .map(|m| m.point)
         .collect())
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 /// The Landlock rules that allow everything below `dir` except the `excluded` hierarchies:
