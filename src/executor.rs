@@ -19,12 +19,19 @@ use crate::wasm::WasmWorkload;
 #[derive(Clone, Default)]
 pub struct WorkloadExecutor {
     wasm: Option<WasmWorkload>,
+    /// A new container's init (not an `exec`'d process, whose errors `exec` itself reports).
+    init: bool,
 }
 
 impl WorkloadExecutor {
-    /// `None` runs the process as a Linux binary.
-    pub fn new(wasm: Option<WasmWorkload>) -> Self {
-        Self { wasm }
+    /// The executor of a new container's init; `None` runs the process as a Linux binary.
+    pub fn for_init(wasm: Option<WasmWorkload>) -> Self {
+        Self { wasm, init: true }
+    }
+
+    /// The executor of a process `exec`'d into a container.
+    pub fn for_exec(wasm: Option<WasmWorkload>) -> Self {
+        Self { wasm, init: false }
     }
 }
 
@@ -48,9 +55,14 @@ impl Executor for WorkloadExecutor {
     fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
         match &self.wasm {
             // The module gets process.env through WASI; runw's own environment stays as is.
-            Some(_) => Ok(()),
-            None => DefaultExecutor {}.setup_envs(envs),
+            Some(_) => {}
+            None => DefaultExecutor {}.setup_envs(envs)?,
         }
+        // libcontainer's last step before the init tells `create` it is ready.
+        if self.init {
+            crate::fixups::clones::mark_past_create();
+        }
+        Ok(())
     }
 }
 

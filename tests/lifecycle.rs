@@ -763,3 +763,37 @@ fn debug_flag_logs_debug_lines() {
     let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
     assert_eq!(out.stderr, "", "{out}");
 }
+
+/// Regression: when the container's process cannot start after `create` succeeded (here a
+/// failing `startContainer` hook), `run` ended with status 255 and not a word. Now the init
+/// reports it as runc does, one error line naming the hook, and `run` leaves nothing.
+#[test]
+fn run_reports_a_start_failure_and_cleans_up() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("startfail");
+    let mut bundle = rt.bundle(&id, &["echo", "never printed"]);
+    bundle.edit(|c| c["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]}));
+    let out = rt.run(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_ne!(out.code, 0, "{out}");
+    assert_eq!(out.stdout, "", "{out}");
+    let err = out.stderr.trim_end();
+    assert_eq!(err.lines().count(), 1, "{out}");
+    assert!(err.contains("level=error") && err.contains("hook"), "{out}");
+    rt.assert_clean(&id);
+}
+
+/// `delete --force` removes a state directory that holds no state.json (what a create
+/// killed at the wrong moment leaves); plain `delete` of it is an error.
+#[test]
+fn delete_force_of_a_state_directory_without_state_json() {
+    require_root!();
+    let rt = Runtime::runw();
+    let id = rt.id("nostate");
+    rt.ok(&["list"]);
+    std::fs::create_dir_all(rt.root.join(&id)).unwrap();
+    assert_ne!(rt.run(&["delete", &id]).code, 0);
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!rt.root.join(&id).exists());
+    rt.assert_clean(&id);
+}

@@ -91,7 +91,7 @@ fn build(
     let wasm = plan_workload(bundle, global)?.map(|w| w.with_preserved_fds(args.preserve_fds));
     let workload = wasm.as_ref().map_or_else(|| "linux".into(), |w| w.label());
     let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(WorkloadExecutor::new(wasm))
+        .with_executor(WorkloadExecutor::for_init(wasm))
         .with_console_socket(args.console_socket.as_ref())
         .with_root_path(root)?
         .with_preserved_fds(args.preserve_fds)

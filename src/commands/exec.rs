@@ -63,7 +63,7 @@ fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
     };
     let capture = fixups::clones::Capture::start();
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
-        .with_executor(WorkloadExecutor::new(wasm))
+        .with_executor(WorkloadExecutor::for_exec(wasm))
         .with_root_path(snapshot.root())?
         .with_console_socket(args.console_socket.as_ref())
         .with_preserved_fds(args.preserve_fds)

@@ -21,7 +21,8 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Mutex;
 
 /// runw's own pid, set before any clone.
 static MAIN_PID: AtomicI32 = AtomicI32::new(0);
@@ -80,16 +81,47 @@ fn set_name(name: &str) {
     unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr(), 0, 0, 0) };
 }
 
-/// Records an error event raised in a clone (one JSON line: message and fields), if a
-/// capture is on.
+/// Set in the init once `create` has had its answer: from then on no runw process listens
+/// for the init's errors (see [`mark_past_create`]).
+static PAST_CREATE: AtomicBool = AtomicBool::new(false);
+/// The init's error events since [`PAST_CREATE`], as capture lines.
+static LATE_ERRORS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// How libcontainer's last error event of a failed init begins.
+const INIT_FAILED: &str = "failed to initialize container process";
+
+/// Called in a new container's init just before it tells `create` it is ready (from the
+/// executor's `setup_envs`, libcontainer's last step before). An error after that (a
+/// `startContainer` hook or the exec of the process failing at `start`) would otherwise
+/// end the init with status 255 and no word: runc reports it, so runw's init does, as a
+/// runc-style error line where runw's errors go (`--log`, or its stderr, which is the
+/// container's).
+pub fn mark_past_create() {
+    PAST_CREATE.store(true, Ordering::Relaxed);
+}
+
+/// Records an error event raised in a clone (one JSON line: message and fields): in the
+/// capture while one is on, or, in an init past `create`, until its last error, reported
+/// then with its most specific cause.
 pub fn record_error(event: &tracing::Event<'_>) {
-    let fd = CAPTURE_FD.load(Ordering::Relaxed);
-    if fd < 0 || !in_clone() {
+    if !in_clone() {
         return;
     }
     let mut fields = Fields::default();
     event.record(&mut fields);
     let mut text = serde_json::json!({"msg": fields.message, "fields": fields.values}).to_string();
+    if PAST_CREATE.load(Ordering::Relaxed) {
+        let mut late = LATE_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
+        late.push(text);
+        if fields.message.starts_with(INIT_FAILED) {
+            let err = explain_with(anyhow::anyhow!("{}", fields.message), &late);
+            crate::logging::report_error(&format!("{err:#}"));
+        }
+        return;
+    }
+    let fd = CAPTURE_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
     text.push('\n');
     // One write per line, appended (O_APPEND).
     // SAFETY: fd is the capture memfd, open while CAPTURE_FD holds it.
@@ -141,7 +173,16 @@ impl Drop for Capture {
 /// `err` with the most specific cause the capture recorded appended, unless its text already
 /// names it.
 pub fn explain(err: anyhow::Error, capture: Option<&Capture>) -> anyhow::Error {
-    let Some(cause) = capture.and_then(|c| cause(&c.lines())) else {
+    match capture {
+        Some(capture) => explain_with(err, &capture.lines()),
+        None => err,
+    }
+}
+
+/// `err` with the most specific cause among `lines` (capture lines) appended, unless its
+/// text already names it.
+fn explain_with(err: anyhow::Error, lines: &[String]) -> anyhow::Error {
+    let Some(cause) = cause(lines) else {
         return err;
     };
     let text = format!("{err:#}");
