@@ -357,15 +357,11 @@ fn ps_json_contains_the_init_pid() {
 }
 
 /// Without linux.cgroupsPath the cgroup is named after the container, as runc's cgroupfs
-/// driver does (`/<id>`), not `:youki:<id>`; exec'd processes join it, `state` shows the
+/// driver does (`/<id>`, on v1 and v2), not `:youki:<id>`; exec'd processes join it, `state` shows the
 /// user's bundle, and delete removes it.
 #[test]
 fn default_cgroup_is_named_after_the_container() {
     require_root!();
-    if common::cgroup_v2_only() {
-        eprintln!("skipped: checks the v1 hierarchies");
-        return;
-    }
     let rt = Runtime::runw();
     let id = rt.id("defcg");
     let mut bundle = rt.bundle(&id, &["sleep", "600"]);
@@ -373,8 +369,14 @@ fn default_cgroup_is_named_after_the_container() {
         c["linux"].as_object_mut().unwrap().remove("cgroupsPath");
     });
     rt.run_detached(&id, &bundle);
-    let dir = std::path::Path::new("/sys/fs/cgroup/memory").join(&id);
-    let youki = std::path::Path::new("/sys/fs/cgroup/memory").join(format!(":youki:{id}"));
+    // One hierarchy stands for all: v1's memory controller, or the v2 mount.
+    let hierarchy = if common::cgroup_v2_only() {
+        std::path::Path::new("/sys/fs/cgroup")
+    } else {
+        std::path::Path::new("/sys/fs/cgroup/memory")
+    };
+    let dir = hierarchy.join(&id);
+    let youki = hierarchy.join(format!(":youki:{id}"));
     assert!(dir.is_dir(), "{} missing", dir.display());
     assert!(!youki.exists(), "{} exists", youki.display());
     let state = rt.state(&id);

@@ -634,8 +634,7 @@ fn apparmor_profile_without_apparmor() {
     let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|v| v.starts_with('Y'));
     if enabled {
-        eprintln!("skipped: AppArmor is enabled here");
-        return;
+        skip!("AppArmor is enabled on this host: the case needs one without it");
     }
     let rt = Runtime::runw();
     let id = rt.id("apparmor");
@@ -647,4 +646,7 @@ fn apparmor_profile_without_apparmor() {
         bundle.path_str(),
         &["AppArmor is not enabled on this host", "runw-test"],
     );
+    let (id, _bundle) = rt.sleeper("apparmor-exec");
+    rt.run(&["exec", "--apparmor", "runw-test", &id, "true"])
+        .exec_fails_with(&["AppArmor is not enabled on this host", "runw-test"]);
 }
