@@ -130,3 +130,10 @@ mod tests {
         assert_eq!(err, "unknown signal \"SIGFOO\"");
     }
 }
+
+/// Puts SIGPIPE back to its default action (the Rust runtime ignores it; an ignored signal
+/// stays ignored across exec, so a process exec'd from runw would inherit that).
+pub fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}

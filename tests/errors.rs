@@ -650,3 +650,20 @@ fn apparmor_profile_without_apparmor() {
     rt.run(&["exec", "--apparmor", "runw-test", &id, "true"])
         .exec_fails_with(&["AppArmor is not enabled on this host", "runw-test"]);
 }
+
+/// A command whose stdout is a closed pipe (`runw features | head -c 0`) ends as runc does,
+/// killed by SIGPIPE, instead of panicking with a Rust backtrace message.
+#[test]
+fn stdout_on_a_closed_pipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let out = std::process::Command::new(common::RUNW)
+        .arg("features")
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{out:?}");
+}

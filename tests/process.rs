@@ -536,3 +536,33 @@ fn stdio_on_dev_null() {
         .unwrap();
     assert_eq!(status.code(), Some(4), "a write to /dev/null failed");
 }
+
+/// Regression: runw (Rust) ignores SIGPIPE and the container's process inherited that (an
+/// ignored signal stays ignored across exec), so `yes | head` in a container printed EPIPE
+/// errors where under runc `yes` dies quietly. Processes start with no signal ignored, as
+/// runc's do, for `run` and `exec`.
+#[test]
+fn processes_start_with_no_signal_ignored() {
+    require_root!();
+    let rt = Runtime::runw();
+    let ignored = |status: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no SigIgn in {status:?}"))
+    };
+    let id = rt.id("sigign");
+    let bundle = rt.bundle(&id, &["cat", "/proc/self/status"]);
+    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(ignored(&out.stdout), "0000000000000000", "run");
+    let (id, _bundle) = rt.sleeper("sigign-exec");
+    let out = rt.ok(&["exec", &id, "cat", "/proc/self/status"]);
+    assert_eq!(ignored(&out.stdout), "0000000000000000", "exec");
+    let out = rt.ok(&["exec", &id, "sh", "-c", "yes | head -n 1"]);
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("y\n", ""),
+        "{out}"
+    );
+}

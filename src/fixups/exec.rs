@@ -5,6 +5,8 @@
 //! path forced) with `/bin/sh`. runc looks the program up in `PATH` and calls `execve`, so
 //! such a file fails with "exec format error" and nothing runs. runw does the same; the
 //! lookup is libcontainer's own (its `validate` already checked the file it finds).
+//! Before the exec, SIGPIPE gets its default action back (Rust ignores it, and the process
+//! would inherit that; runc's processes start with no signal ignored).
 
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -28,6 +30,9 @@ pub fn exec_linux(spec: &Spec) -> Result<(), ExecutorError> {
         .iter()
         .map(|a| cstring(a.as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
+    // runw (Rust) ignores SIGPIPE, and an ignored signal stays ignored across exec: the
+    // process would start with SIGPIPE ignored, where runc's start with the default.
+    crate::signal::restore_sigpipe();
     let err = nix::unistd::execv(&c_program, &c_args).unwrap_err();
     tracing::error!("exec {}: {}", program.display(), err.desc());
     Err(ExecutorError::Execution(
