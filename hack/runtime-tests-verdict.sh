@@ -12,8 +12,8 @@
 #   * the exit status disagrees with the report (1 with failures, 0 without; anything else is
 #     a crash or a kill);
 #   * a case fails that is not a known failure, or a known failure does not fail;
-#   * a case skips that is not an expected skip, or an expected skip does not skip (the lists
-#     must stay true: a case that starts running again is taken off).
+#   * a case skips that is not an expected skip. (An expected skip that runs is reported, not
+#     fatal: a host with more features than the reference host runs more cases.)
 runtime_tests_verdict() {
     local label=$1 tap=$2 status=$3 known=$4 expected=$5
     local verdict=0 complete=1 summary plan passed failed skipped total
@@ -71,10 +71,11 @@ runtime_tests_verdict() {
         echo "$label: skips (not an expected skip; a case must run or its skip be expected): $(echo $bad)"
         verdict=1
     fi
+    # A host with more than this one (AppArmor, net_cls, huge pages) runs more cases: said
+    # loudly, not fatal, so that such a host does not fail the lane for passing more.
     bad=$(comm -13 <(echo "$skipped_names") <(echo "$expected_sorted") | grep . || true)
     if [[ -n $bad ]] && ((complete)); then
-        echo "$label: an expected skip does not skip (take it off the list and the docs): $(echo $bad)"
-        verdict=1
+        echo "$label: NOTE: expected skips ran on this host (if this is the reference host, take them off the list and the docs): $(echo $bad)"
     fi
 
     echo "$label: $passed passed, $failed failed, $skipped skipped of ${plan:-?}; exit status $status${known:+ (known failures: $(echo $known))}"
