@@ -113,6 +113,36 @@ pub fn expect_err(out: Output, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Fail if the runtime accepted what it must refuse, or refused it for
+/// another reason than the one expected: its stderr must contain one of
+/// `causes` (case-insensitive; several when runtimes word the cause
+/// differently, e.g. runw's and runc's messages).
+pub fn expect_err_naming(out: Output, what: &str, causes: &[&str]) -> Result<()> {
+    if out.ok() {
+        return expect_err(out, what);
+    }
+    ensure_names_cause(&out, what, causes)
+}
+
+/// The failed command's stderr names one of `causes`. The command's own
+/// arguments (bundle path, container id: they contain the case's name) are
+/// cut out of the text first, so that only the runtime's words can match.
+pub fn ensure_names_cause(out: &Output, what: &str, causes: &[&str]) -> Result<()> {
+    let mut text = out.stderr.to_lowercase();
+    let mut args: Vec<&String> = out.args.iter().filter(|a| a.len() > 3).collect();
+    args.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    for a in args {
+        text = text.replace(&a.to_lowercase(), " ");
+    }
+    if causes.iter().any(|c| text.contains(&c.to_lowercase())) {
+        return Ok(());
+    }
+    bail!(
+        "{what}: the error does not name the cause (expected one of {causes:?}): {}",
+        out.describe()
+    )
+}
+
 /// Set `process.args`.
 pub fn set_args(cfg: &mut Value, args: &[&str]) {
     cfg["process"]["args"] = json!(args);
@@ -565,6 +595,33 @@ mod tests {
         ]);
         let msg = r.unwrap_err().to_string();
         assert!(msg.contains("[b] one") && msg.contains("[c] two"), "{msg}");
+    }
+
+    #[test]
+    fn errors_must_name_their_cause() {
+        let out = |code, stderr: &str| Output {
+            args: vec![
+                "runw".into(),
+                "create".into(),
+                "/tmp/w/process_rlimits_fail/bundle-1".into(),
+                "rt-process-rlimits-fail-1".into(),
+            ],
+            code: Some(code),
+            stdout: String::new(),
+            stderr: stderr.into(),
+        };
+        let causes = ["RLIMIT_TEST", "rlimits"];
+        assert!(expect_err_naming(out(1, "unknown variant `rlimit_test`"), "x", &causes).is_ok());
+        assert!(expect_err_naming(out(0, ""), "x", &causes).is_err());
+        // The case's own name in the bundle path or the id is not the runtime's word.
+        let other = out(
+            1,
+            "/tmp/w/process_rlimits_fail/bundle-1/config.json: no such file (rt-process-rlimits-fail-1)",
+        );
+        let err = expect_err_naming(other, "x", &causes)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not name the cause"), "{err}");
     }
 
     #[test]

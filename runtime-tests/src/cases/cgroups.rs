@@ -140,36 +140,39 @@ fn v2_name_if<'a>(h: &Host, ctrl: &'a str) -> &'a str {
     }
 }
 
-/// The file a blkio weight goes to: v1 `blkio.weight`/`blkio.bfq.weight`
-/// (whichever exists), v2 `io.bfq.weight` (BFQ) or `io.weight` (probed in a
-/// scratch cgroup: these files exist only below the root).
-fn blkio_weight_file(h: &Host) -> Option<&'static str> {
-    if h.unified {
-        let root = h.v2("io").ok()?;
-        let probe = root.join(format!("runtime-tests-io-probe-{}", std::process::id()));
-        let _ = fs::create_dir(&probe);
-        let found = ["io.bfq.weight", "io.weight"]
-            .into_iter()
-            .find(|f| probe.join(f).exists());
-        let _ = fs::remove_dir(&probe);
-        return found;
+/// The file a blkio weight goes to: v1 `blkio.weight` (CFQ) or
+/// `blkio.bfq.weight` (BFQ), v2 `io.bfq.weight` (BFQ) or `io.weight`
+/// (blk-iocost), whichever exists. The kernel shows these files only below
+/// the root of the hierarchy (`CFTYPE_NOT_ON_ROOT`), so they are probed in a
+/// scratch child cgroup made for the purpose; `Err` says why there is none.
+fn blkio_weight_file(h: &Host) -> Result<&'static str, String> {
+    let (root, candidates) = if h.unified {
+        (h.v2("io")?, ["io.bfq.weight", "io.weight"])
+    } else {
+        (h.v1("blkio")?, ["blkio.weight", "blkio.bfq.weight"])
+    };
+    let probe = root.join(format!("runtime-tests-blkio-probe-{}", std::process::id()));
+    if let Err(e) = fs::create_dir(&probe) {
+        if e.kind() != std::io::ErrorKind::AlreadyExists {
+            return Err(format!(
+                "cannot make a scratch cgroup {} to look for the weight files: {e}",
+                probe.display()
+            ));
+        }
     }
-    let dir = h.cgroup_v1.get("blkio")?;
-    ["blkio.weight", "blkio.bfq.weight"]
-        .into_iter()
-        .find(|f| dir.join(f).exists())
+    let found = candidates.into_iter().find(|f| probe.join(f).exists());
+    let _ = fs::remove_dir(&probe);
+    found.ok_or_else(|| {
+        if h.unified {
+            "io.bfq.weight and io.weight are absent in a child cgroup (no BFQ, no blk-iocost): the kernel has no weight to set".into()
+        } else {
+            "blkio.weight and blkio.bfq.weight are absent in a child cgroup (no CFQ, BFQ not loaded): the kernel has no weight to set".into()
+        }
+    })
 }
 
 fn skip_blkio_weight(h: &Host) -> Option<String> {
-    need(h, v2_name_if(h, "blkio")).or_else(|| {
-        blkio_weight_file(h).is_none().then(|| {
-            if h.unified {
-                "io.bfq.weight and io.weight are absent (no BFQ, no blk-iocost): the kernel has no weight to set".into()
-            } else {
-                "blkio.weight and blkio.bfq.weight are absent (no CFQ/BFQ I/O scheduler): the kernel has no weight to set".into()
-            }
-        })
-    })
+    need(h, v2_name_if(h, "blkio")).or_else(|| blkio_weight_file(h).err())
 }
 
 fn skip_cpus(h: &Host) -> Option<String> {
@@ -368,10 +371,12 @@ fn blkio(ctx: &mut Ctx, relative: bool) -> CaseResult {
     pass()
 }
 
+/// v1: `blkio.weight` or `blkio.bfq.weight` holds the weight as it is
+/// (libcgroups and runc write the BFQ file when the CFQ one is absent).
 /// v2: BFQ takes the weight as it is (`default 500`); io.weight takes
 /// runc's conversion of the blkio range 10..1000 to 1..10000.
 fn blkio_weight(ctx: &mut Ctx) -> CaseResult {
-    let file = blkio_weight_file(ctx.host()).ok_or_else(|| anyhow!("no weight file"))?;
+    let file = blkio_weight_file(ctx.host()).map_err(|e| anyhow!(e))?;
     let check = match file {
         "io.bfq.weight" => has("v2:io", file, "default 500"),
         "io.weight" => has(

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{case, Case};
 use crate::bundle::default_config;
-use crate::ctx::{expect_err, set_args, subtests, CaseResult, Ctx};
+use crate::ctx::{expect_err_naming, set_args, subtests, CaseResult, Ctx};
 
 /// (config type, /proc/PID/ns name, `unshare` flag)
 const NAMESPACES: &[(&str, &str, &str)] = &[
@@ -162,9 +162,15 @@ fn linux_ns_path_type(ctx: &mut Ctx) -> CaseResult {
             let bundle = ctx.bundle(&quick(json!(list)))?;
             let id = ctx.id();
             let out = ctx.create(&bundle, &id)?;
+            // The kernel refuses setns(2) of a namespace of another type
+            // (EINVAL): runw "failed to set namespace: Invalid argument",
+            // runc "failed to setns into <type> namespace: Invalid argument".
+            let what = format!("{typ} namespace with a {wrong} path");
+            let causes = ["set namespace", "setns"];
             if out.ok() {
-                let started = ctx.start(&id)?;
-                expect_err(started, &format!("{typ} namespace with a {wrong} path"))?;
+                expect_err_naming(ctx.start(&id)?, &what, &causes)?;
+            } else {
+                expect_err_naming(out, &what, &causes)?;
             }
             Ok(())
         })();

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::{case, Case};
 use crate::bundle::default_config;
-use crate::ctx::{checker_args, expect_err, CaseResult, Ctx};
+use crate::ctx::{checker_args, expect_err_naming, CaseResult, Ctx};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -115,8 +115,9 @@ fn process_capabilities_run_known(ctx: &mut Ctx) -> CaseResult {
     })
 }
 
-/// create or start must fail, and the checker must not have run.
-fn expect_lifecycle_error(ctx: &mut Ctx, cfg: &Value, what: &str) -> CaseResult {
+/// create or start must fail with an error naming one of `causes` (see
+/// `expect_err_naming`), and the checker must not have run.
+fn expect_lifecycle_error(ctx: &mut Ctx, cfg: &Value, what: &str, causes: &[&str]) -> CaseResult {
     let mut cfg = cfg.clone();
     checker_args(&mut cfg, &[]);
     let bundle = ctx.bundle(&cfg)?;
@@ -125,7 +126,9 @@ fn expect_lifecycle_error(ctx: &mut Ctx, cfg: &Value, what: &str) -> CaseResult 
     if created.ok() {
         let started = ctx.start(&id)?;
         let _ = ctx.wait_status(&id, "stopped");
-        expect_err(started, &format!("create and start with {what}"))?;
+        expect_err_naming(started, &format!("create and start with {what}"), causes)?;
+    } else {
+        expect_err_naming(created, &format!("create with {what}"), causes)?;
     }
     if ctx.report(&bundle).done {
         anyhow::bail!("the container process ran despite {what}");
@@ -165,7 +168,7 @@ fn process_rlimits(ctx: &mut Ctx) -> CaseResult {
 fn process_rlimits_fail(ctx: &mut Ctx) -> CaseResult {
     let mut cfg = default_config();
     cfg["process"]["rlimits"] = json!([{"type": "RLIMIT_TEST", "hard": 1024, "soft": 1024}]);
-    expect_lifecycle_error(ctx, &cfg, "rlimit type RLIMIT_TEST")
+    expect_lifecycle_error(ctx, &cfg, "rlimit type RLIMIT_TEST", &["RLIMIT_TEST"])
 }
 
 /// Raising a hard limit above the runtime's own needs CAP_SYS_RESOURCE.
@@ -181,6 +184,8 @@ fn process_rlimits_above_hard_fail(ctx: &mut Ctx) -> CaseResult {
         ctx,
         &cfg,
         &format!("RLIMIT_NOFILE hard {} above the host's {hard}", hard + 1),
+        // runw names the limit; runc: "error setting rlimit type 7: operation not permitted".
+        &["RLIMIT_NOFILE", "rlimit type 7"],
     )
 }
 

@@ -3,12 +3,12 @@
 
 use std::fs;
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
 use super::{case, Case};
 use crate::bundle::default_config;
-use crate::ctx::{pass, set_args, skip, subtests, CaseResult, Ctx};
+use crate::ctx::{set_args, skip, subtests, CaseResult, Ctx};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -49,13 +49,27 @@ const SPIN_WASM: &[u8] = &[
 ];
 
 /// Does the runtime advertise a Wasm handler (a `*wasm*` key in the
-/// annotations of `features`, as crun's `run.oci.crun.wasm`)?
+/// annotations of `features`, as crun's `run.oci.crun.wasm`)? Only a
+/// well-formed answer says no: a `features` that fails, or prints something
+/// that is not a JSON object, is an error (a failure of the case, not a skip).
 fn advertises_wasm(ctx: &mut Ctx) -> Result<bool> {
-    let out = ctx.rt(&["features"])?;
-    let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
-    Ok(v["annotations"]
-        .as_object()
-        .is_some_and(|a| a.keys().any(|k| k.to_lowercase().contains("wasm"))))
+    let out = ctx.rt(&["features"])?.check()?;
+    features_advertise_wasm(&out.stdout)
+}
+
+fn features_advertise_wasm(stdout: &str) -> Result<bool> {
+    let v: Value = serde_json::from_str(stdout)
+        .with_context(|| format!("`features` printed no JSON: {stdout:?}"))?;
+    ensure!(
+        v.is_object(),
+        "`features` printed no JSON object: {stdout:?}"
+    );
+    match &v["annotations"] {
+        // runc's `features` omits the field when it has none.
+        Value::Null => Ok(false),
+        Value::Object(a) => Ok(a.keys().any(|k| k.to_lowercase().contains("wasm"))),
+        other => bail!("`features`: annotations is not an object: {other}"),
+    }
 }
 
 fn wasm_config(module: &str) -> Value {
@@ -111,18 +125,45 @@ fn wasm_lifecycle(ctx: &mut Ctx) -> CaseResult {
     subtests(r)
 }
 
+/// A Wasm container stops on SIGTERM (runw handles it in the init, which as
+/// pid 1 of its namespace would otherwise ignore it) and on SIGKILL: one
+/// container per signal, each checked to be running before the signal.
 fn wasm_kill(ctx: &mut Ctx) -> CaseResult {
     if let Some(why) = gate(ctx)? {
         return skip(why);
     }
-    let bundle = ctx.bundle(&wasm_config("/spin.wasm"))?;
-    fs::write(bundle.join("rootfs/spin.wasm"), SPIN_WASM)?;
-    let id = ctx.id();
-    ctx.create(&bundle, &id)?.check()?;
-    ctx.start(&id)?.check()?;
-    ctx.wait_status(&id, "running")?;
-    ctx.kill(&id, "KILL")?.check()?;
-    ctx.wait_status(&id, "stopped")?;
-    ctx.delete(&id)?.check()?;
-    pass()
+    let mut r = Vec::new();
+    for sig in ["TERM", "KILL"] {
+        let res = (|| {
+            let bundle = ctx.bundle(&wasm_config("/spin.wasm"))?;
+            fs::write(bundle.join("rootfs/spin.wasm"), SPIN_WASM)?;
+            let id = ctx.id();
+            ctx.create(&bundle, &id)?.check()?;
+            ctx.start(&id)?.check()?;
+            ctx.wait_status(&id, "running")?;
+            ctx.kill(&id, sig)?.check()?;
+            ctx.wait_status(&id, "stopped")?;
+            ctx.delete(&id)?.check()?;
+            Ok(())
+        })();
+        r.push((format!("SIG{sig}"), res));
+    }
+    subtests(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_parsing() {
+        let wasm = r#"{"ociVersionMin":"1.0.0","annotations":{"run.oci.handler.wasm":"true"}}"#;
+        assert!(features_advertise_wasm(wasm).unwrap());
+        assert!(!features_advertise_wasm(r#"{"annotations":{"io.x":"1"}}"#).unwrap());
+        assert!(!features_advertise_wasm(r#"{"ociVersionMin":"1.0.0"}"#).unwrap());
+        assert!(features_advertise_wasm("").is_err());
+        assert!(features_advertise_wasm("flag provided but not defined").is_err());
+        assert!(features_advertise_wasm("[]").is_err());
+        assert!(features_advertise_wasm(r#"{"annotations":[]}"#).is_err());
+    }
 }

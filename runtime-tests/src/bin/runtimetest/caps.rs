@@ -29,7 +29,7 @@ pub fn check_capabilities(spec: &Spec, _: &str) -> CheckResult {
         .as_ref()
         .ok_or_else(|| anyhow!("config has no process"))?;
     let Some(caps) = process.capabilities() else {
-        return Ok(Verdict::Skip("config sets no capabilities".into()));
+        return Ok(Verdict::Unset("config sets no capabilities".into()));
     };
     let sets = [
         ("CapBnd", "bounding", caps.bounding()),

@@ -132,9 +132,13 @@ fn find_mount(infos: &[MountInfo], m: &oci_spec::runtime::Mount, from: usize) ->
 }
 
 pub fn check_mounts(spec: &Spec, _: &str) -> CheckResult {
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    if mounts.is_empty() {
+        return Ok(Verdict::Unset("config sets no mounts".into()));
+    }
     let infos = mountinfo()?;
     let mut last = 0;
-    for (n, m) in spec.mounts().iter().flatten().enumerate() {
+    for (n, m) in mounts.iter().enumerate() {
         let dest = m.destination().display();
         match find_mount(&infos, m, last) {
             Some(i) => last = i,
@@ -273,6 +277,9 @@ fn check_device(d: &oci_spec::runtime::LinuxDevice) -> Result<()> {
 
 pub fn check_devices(spec: &Spec, _: &str) -> CheckResult {
     let devices = linux(spec)?.devices().clone().unwrap_or_default();
+    if devices.is_empty() {
+        return Ok(Verdict::Unset("config sets no linux.devices".into()));
+    }
     for d in &devices {
         check_device(d)?;
     }
@@ -280,11 +287,17 @@ pub fn check_devices(spec: &Spec, _: &str) -> CheckResult {
 }
 
 pub fn check_masked_paths(spec: &Spec, _: &str) -> CheckResult {
-    for p in linux(spec)?.masked_paths().iter().flatten() {
+    let paths = linux(spec)?.masked_paths().clone().unwrap_or_default();
+    if paths.is_empty() {
+        return Ok(Verdict::Unset("config sets no maskedPaths".into()));
+    }
+    let mut checked = 0;
+    for p in &paths {
         let md = match fs::metadata(p) {
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
             r => r.with_context(|| format!("stat masked path {p}"))?,
         };
+        checked += 1;
         if md.is_dir() {
             if fs::read_dir(p)?.next().is_some() {
                 bail!("masked directory {p} is not empty");
@@ -299,15 +312,26 @@ pub fn check_masked_paths(spec: &Spec, _: &str) -> CheckResult {
             bail!("masked file {p} is readable");
         }
     }
+    if checked == 0 {
+        return Ok(Verdict::Unset(format!(
+            "none of the maskedPaths {paths:?} exists in the container"
+        )));
+    }
     Ok(Verdict::Ok)
 }
 
 pub fn check_readonly_paths(spec: &Spec, _: &str) -> CheckResult {
-    for p in linux(spec)?.readonly_paths().iter().flatten() {
+    let paths = linux(spec)?.readonly_paths().clone().unwrap_or_default();
+    if paths.is_empty() {
+        return Ok(Verdict::Unset("config sets no readonlyPaths".into()));
+    }
+    let mut checked = 0;
+    for p in &paths {
         let md = match fs::metadata(p) {
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
             r => r.with_context(|| format!("stat readonly path {p}"))?,
         };
+        checked += 1;
         if !is_readonly(p)? {
             bail!("{p} is not on a read-only mount");
         }
@@ -321,6 +345,11 @@ pub fn check_readonly_paths(spec: &Spec, _: &str) -> CheckResult {
         if write.is_ok() {
             bail!("{p} is writable");
         }
+    }
+    if checked == 0 {
+        return Ok(Verdict::Unset(format!(
+            "none of the readonlyPaths {paths:?} exists in the container"
+        )));
     }
     Ok(Verdict::Ok)
 }
@@ -372,7 +401,7 @@ fn propagates() -> Result<bool> {
 
 pub fn check_rootfs_propagation(spec: &Spec, _: &str) -> CheckResult {
     let Some(prop) = linux(spec)?.rootfs_propagation().clone() else {
-        return Ok(Verdict::Skip("config sets no rootfsPropagation".into()));
+        return Ok(Verdict::Unset("config sets no rootfsPropagation".into()));
     };
     match prop.trim_start_matches('r') {
         "shared" if propagates()? => Ok(Verdict::Ok),
@@ -393,7 +422,7 @@ pub fn check_rootfs_propagation(spec: &Spec, _: &str) -> CheckResult {
 
 pub fn check_mount_label(spec: &Spec, _: &str) -> CheckResult {
     let Some(label) = linux(spec)?.mount_label().clone() else {
-        return Ok(Verdict::Skip("config sets no mountLabel".into()));
+        return Ok(Verdict::Unset("config sets no mountLabel".into()));
     };
     if !Path::new("/sys/fs/selinux/enforce").exists() {
         return Ok(Verdict::Skip("SELinux is not enabled".into()));

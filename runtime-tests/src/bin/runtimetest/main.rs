@@ -9,6 +9,10 @@
 //! Every check prints one line on stdout, which the runner parses:
 //! `runtimetest: ok NAME`, `runtimetest: not ok NAME: WHY` or
 //! `runtimetest: skip NAME: WHY`; the last line is `runtimetest: done`.
+//! A check whose configuration is empty (no sysctl, no devices...) has
+//! nothing to verify: it is a skip when it runs as part of `default`, but a
+//! failure when the case named it (the case meant to configure what it
+//! asked to check, so the check must not pass without checking).
 //! A check with an argument is written `NAME:ARG` (e.g. `exists:/marker`).
 
 mod caps;
@@ -25,7 +29,13 @@ use oci_spec::runtime::Spec;
 pub enum Verdict {
     Ok,
     Fail(String),
+    /// Cannot be observed here (e.g. SELinux is not enabled).
     Skip(String),
+    /// The config sets nothing for this check (e.g. no sysctl), or nothing
+    /// that exists here (masked paths absent from this kernel's /proc): a
+    /// skip under `default`, a failure when the case asked for the check by
+    /// name.
+    Unset(String),
 }
 
 /// The result of a check; `Err` is a failure.
@@ -114,7 +124,9 @@ fn emit(line: &str) {
     let _ = out.flush();
 }
 
-fn run_check(spec: &Spec, name: &str) {
+/// Run one check; `named` says the case asked for it by name (not through
+/// `default`).
+fn run_check(spec: &Spec, name: &str, named: bool) {
     let (base, arg) = name.split_once(':').unwrap_or((name, ""));
     let Some((_, check)) = CHECKS.iter().find(|(n, _)| *n == base) else {
         emit(&format!("not ok {name}: unknown check"));
@@ -123,6 +135,10 @@ fn run_check(spec: &Spec, name: &str) {
     match check(spec, arg) {
         Ok(Verdict::Ok) => emit(&format!("ok {name}")),
         Ok(Verdict::Skip(why)) => emit(&format!("skip {name}: {why}")),
+        Ok(Verdict::Unset(why)) if named => emit(&format!(
+            "not ok {name}: the case asked for this check but {why}: nothing was checked"
+        )),
+        Ok(Verdict::Unset(why)) => emit(&format!("skip {name}: {why}")),
         Ok(Verdict::Fail(why)) => emit(&format!("not ok {name}: {why}")),
         Err(e) => emit(&format!("not ok {name}: {e:#}")),
     }
@@ -146,16 +162,17 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let mut names: Vec<String> = Vec::new();
+    // (check, named by the case)
+    let mut names: Vec<(String, bool)> = Vec::new();
     for c in &args.checks {
         if c == "default" {
-            names.extend(DEFAULT_CHECKS.iter().map(|s| s.to_string()));
+            names.extend(DEFAULT_CHECKS.iter().map(|s| (s.to_string(), false)));
         } else {
-            names.push(c.clone());
+            names.push((c.clone(), true));
         }
     }
-    for name in &names {
-        run_check(&spec, name);
+    for (name, named) in &names {
+        run_check(&spec, name, *named);
     }
     emit("done");
     if let Some(secs) = args.sleep {

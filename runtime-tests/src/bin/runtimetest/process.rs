@@ -36,7 +36,7 @@ pub fn status_field(name: &str) -> Result<String> {
 
 pub fn check_hostname(spec: &Spec, _: &str) -> CheckResult {
     let Some(want) = spec.hostname().as_deref().filter(|h| !h.is_empty()) else {
-        return Ok(Verdict::Skip("config sets no hostname".into()));
+        return Ok(Verdict::Unset("config sets no hostname".into()));
     };
     let got = nix::unistd::gethostname()?.to_string_lossy().into_owned();
     if got != want {
@@ -152,7 +152,11 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 }
 
 pub fn check_rlimits(spec: &Spec, _: &str) -> CheckResult {
-    for r in process(spec)?.rlimits().iter().flatten() {
+    let rlimits = process(spec)?.rlimits().clone().unwrap_or_default();
+    if rlimits.is_empty() {
+        return Ok(Verdict::Unset("config sets no rlimits".into()));
+    }
+    for r in &rlimits {
         let name = json_name(&r.typ());
         let res = rlimit_resource(&name).ok_or_else(|| anyhow!("unknown rlimit {name}"))?;
         let mut got = libc::rlimit {
@@ -178,7 +182,7 @@ pub fn check_rlimits(spec: &Spec, _: &str) -> CheckResult {
 
 pub fn check_oom_score_adj(spec: &Spec, _: &str) -> CheckResult {
     let Some(want) = process(spec)?.oom_score_adj() else {
-        return Ok(Verdict::Skip("config sets no oomScoreAdj".into()));
+        return Ok(Verdict::Unset("config sets no oomScoreAdj".into()));
     };
     let got: i32 = fs::read_to_string("/proc/self/oom_score_adj")?
         .trim()
@@ -191,7 +195,7 @@ pub fn check_oom_score_adj(spec: &Spec, _: &str) -> CheckResult {
 
 pub fn check_apparmor(spec: &Spec, _: &str) -> CheckResult {
     let Some(want) = process(spec)?.apparmor_profile().clone() else {
-        return Ok(Verdict::Skip("config sets no apparmorProfile".into()));
+        return Ok(Verdict::Unset("config sets no apparmorProfile".into()));
     };
     let raw = fs::read_to_string("/proc/self/attr/apparmor/current")
         .or_else(|_| fs::read_to_string("/proc/self/attr/current"))?;
@@ -233,7 +237,7 @@ pub fn check_seccomp(spec: &Spec, _: &str) -> CheckResult {
         .as_ref()
         .ok_or_else(|| anyhow!("no linux section"))?;
     let Some(seccomp) = linux.seccomp() else {
-        return Ok(Verdict::Skip("config sets no seccomp".into()));
+        return Ok(Verdict::Unset("config sets no seccomp".into()));
     };
     let mode = status_field("Seccomp")?;
     if mode != "2" {
@@ -306,7 +310,7 @@ pub fn check_id_mappings(spec: &Spec, _: &str) -> CheckResult {
     let uid = linux.uid_mappings().clone().unwrap_or_default();
     let gid = linux.gid_mappings().clone().unwrap_or_default();
     if uid.is_empty() && gid.is_empty() {
-        return Ok(Verdict::Skip("config sets no id mappings".into()));
+        return Ok(Verdict::Unset("config sets no id mappings".into()));
     }
     check_map(&uid, "/proc/self/uid_map")?;
     check_map(&gid, "/proc/self/gid_map")?;
@@ -319,7 +323,7 @@ pub fn check_sysctl(spec: &Spec, _: &str) -> CheckResult {
         .as_ref()
         .ok_or_else(|| anyhow!("no linux section"))?;
     let Some(sysctl) = linux.sysctl().as_ref().filter(|s| !s.is_empty()) else {
-        return Ok(Verdict::Skip("config sets no sysctl".into()));
+        return Ok(Verdict::Unset("config sets no sysctl".into()));
     };
     for (key, want) in sysctl {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
