@@ -135,10 +135,24 @@ fi
 hack/cgroup2-vm.sh --setup
 
 step "cgroup v2 VM: running the lane"
+# The guest runs on an emulated CPU (TCG), whose kernel can lock up through no fault of the
+# tests: seen once, both vCPUs in "soft lockup" (one in clang, one in runw's set-up process)
+# until VM_TIMEOUT, while the same tests pass run after run. So the guest panics on a soft
+# lockup (after 2 x watchdog_thresh s), which ends the VM at once (status 125, the console
+# shows why), and the lane runs once more; failing twice fails it.
+run_lane() {
+    VM_MEM=${VM_MEM:-2048} VM_CPUS=${VM_CPUS:-2} VM_TIMEOUT=${VM_TIMEOUT:-1500} \
+        VM_APPEND="softlockup_panic=1 watchdog_thresh=60 ${VM_APPEND:-}" \
+        hack/cgroup2-vm.sh "$REPO" hack/test-cgroup2.sh --in-vm
+}
 set +e
-VM_MEM=${VM_MEM:-2048} VM_CPUS=${VM_CPUS:-2} VM_TIMEOUT=${VM_TIMEOUT:-1500} \
-    hack/cgroup2-vm.sh "$REPO" hack/test-cgroup2.sh --in-vm
+run_lane
 rc=$?
+if [[ $rc == 125 ]]; then
+    echo "test-cgroup2: the guest ended before the lane reported a status (console above): running the lane once more"
+    run_lane
+    rc=$?
+fi
 set -e
 echo
 echo "cgroup v2 lane: exit status $rc, $(($(date +%s) - start)) s (logs: target/cgroup2/)"
