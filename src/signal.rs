@@ -93,6 +93,13 @@ pub fn send(pid: i32, signal: i32) -> Result<()> {
     bail!("cannot send signal {signal} to process {pid}: {err}")
 }
 
+/// Puts SIGPIPE back to its default action (the Rust runtime ignores it; an ignored signal
+/// stays ignored across exec, so a process exec'd from runw would inherit that).
+pub fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,11 +136,4 @@ mod tests {
         let err = parse("SIGFOO").unwrap_err().to_string();
         assert_eq!(err, "unknown signal \"SIGFOO\"");
     }
-}
-
-/// Puts SIGPIPE back to its default action (the Rust runtime ignores it; an ignored signal
-/// stays ignored across exec, so a process exec'd from runw would inherit that).
-pub fn restore_sigpipe() {
-    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }

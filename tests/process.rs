@@ -499,10 +499,16 @@ fn exec_preserve_fds() {
         let fd3 = File::open(&file).unwrap();
         use std::os::unix::process::CommandExt;
         let raw = fd3.as_raw_fd();
-        // SAFETY: dup2 between fork and exec, on fds this process owns.
+        // SAFETY: dup2/fcntl between fork and exec, on fds this process owns.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::dup2(raw, 3) < 0 {
+                // dup2 onto itself keeps close-on-exec: clear it then.
+                let ok = if raw == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0) == 0
+                } else {
+                    libc::dup2(raw, 3) == 3
+                };
+                if !ok {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -539,12 +545,28 @@ fn stdio_on_dev_null() {
 
 /// Regression: runw (Rust) ignores SIGPIPE and the container's process inherited that (an
 /// ignored signal stays ignored across exec), so `yes | head` in a container printed EPIPE
-/// errors where under runc `yes` dies quietly. Processes start with no signal ignored, as
-/// runc's do, for `run` and `exec`.
+/// errors where under runc `yes` dies quietly; signals runw's caller ignored reached the
+/// container too. Processes start with no signal ignored, as runc's do, for `run` and
+/// `exec`, also when runw's caller ignores some (this test's runtime ignores SIGQUIT).
 #[test]
 fn processes_start_with_no_signal_ignored() {
     require_root!();
     let rt = Runtime::runw();
+    // The runtime runs with SIGQUIT ignored, as a caller may leave it.
+    let run_ignoring_quit = |args: &[&str]| {
+        let (mut cmd, text) = rt.command_for_test(args);
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal() between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "{text}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     let ignored = |status: &str| {
         status
             .lines()
@@ -554,11 +576,11 @@ fn processes_start_with_no_signal_ignored() {
     };
     let id = rt.id("sigign");
     let bundle = rt.bundle(&id, &["cat", "/proc/self/status"]);
-    let out = rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
-    assert_eq!(ignored(&out.stdout), "0000000000000000", "run");
+    let out = run_ignoring_quit(&["run", "--bundle", bundle.path_str(), &id]);
+    assert_eq!(ignored(&out), "0000000000000000", "run");
     let (id, _bundle) = rt.sleeper("sigign-exec");
-    let out = rt.ok(&["exec", &id, "cat", "/proc/self/status"]);
-    assert_eq!(ignored(&out.stdout), "0000000000000000", "exec");
+    let out = run_ignoring_quit(&["exec", &id, "cat", "/proc/self/status"]);
+    assert_eq!(ignored(&out), "0000000000000000", "exec");
     let out = rt.ok(&["exec", &id, "sh", "-c", "yes | head -n 1"]);
     assert_eq!(
         (out.stdout.as_str(), out.stderr.as_str()),

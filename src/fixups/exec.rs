@@ -5,8 +5,9 @@
 //! path forced) with `/bin/sh`. runc looks the program up in `PATH` and calls `execve`, so
 //! such a file fails with "exec format error" and nothing runs. runw does the same; the
 //! lookup is libcontainer's own (its `validate` already checked the file it finds).
-//! Before the exec, SIGPIPE gets its default action back (Rust ignores it, and the process
-//! would inherit that; runc's processes start with no signal ignored).
+//! Before the exec, every signal gets its default action back (Rust ignores SIGPIPE, and the
+//! process would inherit that and whatever runw's caller ignored; runc's processes start with
+//! no signal ignored).
 
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -30,14 +31,47 @@ pub fn exec_linux(spec: &Spec) -> Result<(), ExecutorError> {
         .iter()
         .map(|a| cstring(a.as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
-    // runw (Rust) ignores SIGPIPE, and an ignored signal stays ignored across exec: the
-    // process would start with SIGPIPE ignored, where runc's start with the default.
-    crate::signal::restore_sigpipe();
+    reset_signals();
     let err = nix::unistd::execv(&c_program, &c_args).unwrap_err();
-    tracing::error!("exec {}: {}", program.display(), err.desc());
-    Err(ExecutorError::Execution(
-        format!("exec {}: {}", program.display(), err.desc().to_lowercase()).into(),
-    ))
+    let text = format!("exec {}: {}", program.display(), err.desc().to_lowercase());
+    tracing::error!("{text}");
+    Err(ExecutorError::Execution(text.into()))
+}
+
+/// Every signal back to its default action, none blocked: an ignored signal stays ignored
+/// across exec, and runw ignores SIGPIPE (the Rust runtime does) and inherits whatever its
+/// caller ignored; runc's processes start with none ignored or blocked. The raw system
+/// call, because glibc refuses its own signals (32, 33), which a caller may have ignored.
+fn reset_signals() {
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction with a valid action, no old action, the kernel's set size.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
 
 /// `name` itself when it holds a `/`, else the first `PATH` entry holding it (what

@@ -32,7 +32,7 @@
 //! In the init, at `start`:
 //! * [`exec::exec_linux`]: libcontainer's `execvp` runs a file the kernel refuses (ENOEXEC)
 //!   with `/bin/sh`; runc `execve`s it and fails with "exec format error". And the process
-//!   inherited runw's ignored SIGPIPE.
+//!   inherited runw's ignored SIGPIPE (and its caller's ignored signals).
 //!
 //! Before `delete`:
 //! * [`delete::kill_before_delete`]: libcontainer's forced delete removes the cgroup about

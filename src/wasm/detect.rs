@@ -245,14 +245,8 @@ pub fn load(entry: &Entrypoint, allow_text: bool, max_bytes: u64) -> Result<Cont
     Ok(classify(head))
 }
 
-/// Reads an entrypoint's contents; more than `max_bytes` is an error
-/// (`--wasm-max-module-size`).
-pub fn read(entry: &Entrypoint, max_bytes: u64) -> Result<Vec<u8>> {
-    read_rest(entry, 0, max_bytes)
-}
-
-/// Reads the rest of an entrypoint of which `done` bytes were read already, so that the
-/// whole is at most `max_bytes`.
+/// Reads the rest of an entrypoint of which `done` bytes were read already; a whole of more
+/// than `max_bytes` is an error (`--wasm-max-module-size`).
 fn read_rest(entry: &Entrypoint, done: u64, max_bytes: u64) -> Result<Vec<u8>> {
     let budget = max_bytes.saturating_sub(done);
     let mut bytes = Vec::new();
@@ -424,11 +418,11 @@ mod tests {
         let entry = find_entrypoint(&view, "/mnt/mods/m.wasm", Path::new("/"), &[])
             .unwrap()
             .unwrap();
-        assert_eq!(read(&entry, 4).unwrap(), b"\0asm");
+        assert_eq!(read_rest(&entry, 0, 4).unwrap(), b"\0asm");
         let entry = find_entrypoint(&view, "/mnt/mods/m.wasm", Path::new("/"), &[])
             .unwrap()
             .unwrap();
-        let err = read(&entry, 3).unwrap_err().to_string();
+        let err = read_rest(&entry, 0, 3).unwrap_err().to_string();
         assert!(err.contains("--wasm-max-module-size"), "{err}");
         assert!(err.contains("is 4 bytes, more than the 3 bytes"), "{err}");
     }

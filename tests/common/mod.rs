@@ -34,6 +34,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// The cgroup parent of every test container (cgroupsPath `/runw-it/<id>`).
 pub const CGROUP_PARENT: &str = "runw-it";
 
+/// capability(7) number of CAP_SYS_RESOURCE (the libc crate does not define it).
+const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+
 /// Name of the environment variable marking a test container's processes.
 pub const MARK_VAR: &str = "RUNW_IT_MARK";
 
@@ -391,7 +394,7 @@ impl Runtime {
             unsafe {
                 cmd.pre_exec(move || {
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0
-                        || libc::prctl(libc::PR_CAPBSET_DROP, libc::CAP_SYS_RESOURCE, 0, 0, 0) != 0
+                        || libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) != 0
                     {
                         return Err(std::io::Error::last_os_error());
                     }
