@@ -42,13 +42,7 @@ fn main() {
         logging::report_error(&format!("{err:#}"));
         std::process::exit(1);
     }
-    if !command.enters_container() {
-        // Rust ignores SIGPIPE; runc (Go) dies of it when its stdout or stderr is a closed
-        // pipe (`runw list | head`). Commands that clone keep ignoring it: they write to
-        // libcontainer's internal pipes, whose errors they report (the workload gets the
-        // default back before its exec, fixups/exec.rs).
-        signal::restore_sigpipe();
-    }
+    signal::die_of_sigpipe_on_closed_stdio();
     if command.enters_container() {
         attach_warmup::start();
         if let Err(err) = seal::ensure_sealed() {

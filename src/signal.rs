@@ -93,11 +93,28 @@ pub fn send(pid: i32, signal: i32) -> Result<()> {
     bail!("cannot send signal {signal} to process {pid}: {err}")
 }
 
-/// Puts SIGPIPE back to its default action (the Rust runtime ignores it; an ignored signal
-/// stays ignored across exec, so a process exec'd from runw would inherit that).
-pub fn restore_sigpipe() {
-    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+/// runc (Go) dies of SIGPIPE when its stdout or stderr is a closed pipe (`runc list | head`),
+/// and gets EPIPE on any other descriptor (a hook that exits without reading its stdin). Rust
+/// ignores SIGPIPE, so every write gets EPIPE, and `print!` panics on it. runw keeps SIGPIPE
+/// ignored (its hooks, libcontainer's pipes) and turns that one panic into Go's ending.
+pub fn die_of_sigpipe_on_closed_stdio() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            // SAFETY: SIG_DFL installs no handler; raise ends the process with SIGPIPE.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+        }
+        default(info);
+    }));
 }
 
 #[cfg(test)]
