@@ -65,7 +65,11 @@ fn main() {
 /// The whole cause chain on one line. Some libcontainer messages name youki, whose library it
 /// is ("cannot use console socket if youki will not detach"); to runw's users they are runw's.
 fn error_message(err: &anyhow::Error) -> String {
-    format!("{err:#}").replace("youki", "runw")
+    // libcontainer passes an exec'd process's error through a fixed-size buffer: drop the
+    // NUL bytes it leaves in the text.
+    format!("{err:#}")
+        .replace("youki", "runw")
+        .replace('\0', "")
 }
 
 fn version_text() -> String {

@@ -62,9 +62,9 @@ pub fn delete_container(container: &mut Container, force: bool) -> Result<()> {
     }
     crate::fixups::delete::kill_before_delete(container, force)
         .with_context(|| format!("cannot kill container {}", container.id()))?;
-    container
-        .delete(force)
-        .with_context(|| format!("cannot delete container {}", container.id()))?;
+    let id = container.id().to_string();
+    crate::fixups::delete::delete(container, force)
+        .with_context(|| format!("cannot delete container {id}"))?;
     if let Some(root) = container.root.parent() {
         let _ = std::fs::remove_dir_all(crate::fixups::cgroup_name::private_bundle_dir(
             root,

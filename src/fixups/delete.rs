@@ -5,7 +5,8 @@
 //! takes longer to exit keeps the cgroup busy (on a loaded host, or a paused container on
 //! cgroup v2, whose frozen processes die only as the cgroup thaws), and `delete --force`
 //! fails with "could not delete", leaving the cgroup and the state behind. runc waits for the
-//! processes to be gone before it removes the cgroup; so does runw, up to [`GRACE`].
+//! processes to be gone before it removes the cgroup; so does runw, up to [`GRACE`], and
+//! tries the removal again while the kernel still counts a dying process ([`delete`]).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,32 @@ pub fn kill_before_delete(container: &mut Container, force: bool) -> Result<()> 
         wait_until_empty(&manager);
     }
     Ok(())
+}
+
+/// libcontainer's `delete`, tried again while its removal of the cgroup fails because the
+/// cgroup is still busy: a killed process that left `cgroup.procs` can keep the cgroup
+/// populated until its parent reaps it, and the parent of an `exec`'d process is the `runw
+/// exec` waiting for it, which a loaded host may run late (seen in the cgroup v2 lane:
+/// "could not delete" with no process left). Each try is complete: the first one saved the
+/// state as stopped.
+pub fn delete(container: &mut Container, force: bool) -> Result<()> {
+    let deadline = Instant::now() + GRACE;
+    loop {
+        match container.delete(force) {
+            Ok(()) => return Ok(()),
+            Err(err) if Instant::now() < deadline && cgroup_busy(&err) => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// True when libcgroups gave up removing the cgroup (its rmdir retries failed), anywhere in
+/// the error's chain.
+fn cgroup_busy(err: &libcontainer::error::LibcontainerError) -> bool {
+    std::iter::successors(Some(err as &dyn std::error::Error), |e| e.source())
+        .any(|e| e.to_string().contains("could not delete"))
 }
 
 /// Kills every process in a cgroup, waits for them to leave it and removes it. Best effort:
