@@ -327,6 +327,19 @@ fn exec_without_a_command() {
     assert_eq!(rt.status(&id), "running");
 }
 
+/// runw with `--log <scratch>/log.json --log-format json` on every command, and that path.
+fn runw_with_json_log() -> (Runtime, std::path::PathBuf) {
+    let mut rt = Runtime::runw();
+    let log = rt.scratch.path().join("log.json");
+    rt.global = vec![
+        "--log".into(),
+        log.to_str().unwrap().into(),
+        "--log-format".into(),
+        "json".into(),
+    ];
+    (rt, log)
+}
+
 /// Reads a `--log-format json` file: every line must be a JSON object.
 fn log_lines(path: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -338,14 +351,7 @@ fn log_lines(path: &std::path::Path) -> Vec<Value> {
 #[test]
 fn json_log_holds_one_error_line() {
     require_root!();
-    let mut rt = Runtime::runw();
-    let log = rt.scratch.path().join("log.json");
-    rt.global = vec![
-        "--log".into(),
-        log.to_str().unwrap().into(),
-        "--log-format".into(),
-        "json".into(),
-    ];
+    let (rt, log) = runw_with_json_log();
     let id = rt.id("jsonlog");
     let mut bundle = rt.bundle(&id, &["true"]);
     bundle.edit(|c| c["root"]["path"] = json!("no-such-rootfs"));
@@ -374,14 +380,7 @@ fn json_log_holds_one_error_line() {
 #[test]
 fn json_log_stays_empty_on_success() {
     require_root!();
-    let mut rt = Runtime::runw();
-    let log = rt.scratch.path().join("log.json");
-    rt.global = vec![
-        "--log".into(),
-        log.to_str().unwrap().into(),
-        "--log-format".into(),
-        "json".into(),
-    ];
+    let (rt, log) = runw_with_json_log();
     let id = rt.id("jsonlog-ok");
     let bundle = rt.bundle(&id, &["true"]);
     rt.ok(&["run", "--bundle", bundle.path_str(), &id]);
@@ -603,14 +602,7 @@ fn error_lines_carry_the_level() {
 #[test]
 fn init_errors_name_the_cause() {
     require_root!();
-    let mut rt = Runtime::runw();
-    let log = rt.scratch.path().join("log.json");
-    rt.global = vec![
-        "--log".into(),
-        log.to_str().unwrap().into(),
-        "--log-format".into(),
-        "json".into(),
-    ];
+    let (rt, log) = runw_with_json_log();
     let id = rt.id("procsymlink");
     let bundle = rt.bundle(&id, &["true"]);
     std::fs::remove_dir(bundle.rootfs().join("proc")).unwrap();

@@ -495,7 +495,7 @@ fn exec_preserve_fds() {
         let mut args = vec!["exec"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&[&id, "sh", "-c", "cat <&3 || echo no fd 3"]);
-        let (mut cmd, _) = rt.command_for_test(&args);
+        let (mut cmd, _) = rt.command(&args);
         let fd3 = File::open(&file).unwrap();
         use std::os::unix::process::CommandExt;
         let raw = fd3.as_raw_fd();
@@ -533,7 +533,7 @@ fn stdio_on_dev_null() {
     let id = rt.id("devnull");
     let script = "echo out || exit 11; echo err >&2 || exit 12; exit 4";
     let bundle = rt.bundle(&id, &["sh", "-c", script]);
-    let (mut cmd, _) = rt.command_for_test(&["run", "--bundle", bundle.path_str(), &id]);
+    let (mut cmd, _) = rt.command(&["run", "--bundle", bundle.path_str(), &id]);
     let status = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -554,7 +554,7 @@ fn processes_start_with_no_signal_ignored() {
     let rt = Runtime::runw();
     // The runtime runs with SIGQUIT ignored, as a caller may leave it.
     let run_ignoring_quit = |args: &[&str]| {
-        let (mut cmd, text) = rt.command_for_test(args);
+        let (mut cmd, text) = rt.command(args);
         use std::os::unix::process::CommandExt;
         // SAFETY: signal() between fork and exec.
         unsafe {

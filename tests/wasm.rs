@@ -476,19 +476,25 @@ fn annotation_matrix() {
     }
 }
 
-#[test]
-fn autodetection_can_be_turned_off() {
-    let mut runw = Runw::new();
-    runw.extra = vec!["--wasm-autodetect=false".into()];
-    let id = unique_id("noauto");
-    let mut bundle = wasm_bundle(&id, "/app/m.wasm", &wat(&wat_hello("wasm\n")));
-    // Executable, so the Linux path gets as far as execve.
+/// A bundle whose entrypoint is a Wasm module printing "wasm", executable, so that the Linux
+/// path gets as far as execve.
+fn executable_wasm_bundle(id: &str) -> Bundle {
+    let mut bundle = wasm_bundle(id, "/app/m.wasm", &wat(&wat_hello("wasm\n")));
     bundle.set("/process/args", json!(["/app/m.wasm"]));
     std::fs::set_permissions(
         bundle.rootfs().join("app/m.wasm"),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    bundle
+}
+
+#[test]
+fn autodetection_can_be_turned_off() {
+    let mut runw = Runw::new();
+    runw.extra = vec!["--wasm-autodetect=false".into()];
+    let id = unique_id("noauto");
+    let bundle = executable_wasm_bundle(&id);
     // The Linux path: execve refuses the module ("exec format error", as runc says).
     let (code, out, err) = runw.run_bundle(&bundle, &id);
     assert_eq!(out, "", "ran as wasm or through a shell: {err}");
@@ -497,13 +503,7 @@ fn autodetection_can_be_turned_off() {
     // The environment variable does the same for callers that cannot pass flags.
     let runw = Runw::new();
     let id = unique_id("noauto");
-    let mut bundle = wasm_bundle(&id, "/app/m.wasm", &wat(&wat_hello("wasm\n")));
-    bundle.set("/process/args", json!(["/app/m.wasm"]));
-    std::fs::set_permissions(
-        bundle.rootfs().join("app/m.wasm"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let bundle = executable_wasm_bundle(&id);
     let out = runw
         .command(&["run", "--bundle", bundle.dir_str(), &id])
         .env("RUNW_WASM_AUTODETECT", "false")

@@ -376,13 +376,9 @@ impl Runtime {
         self
     }
 
-    /// The runtime's command line for `args` (global flags included) as a `Command`, for a
-    /// test that needs its own stdio or fds.
-    pub fn command_for_test(&self, args: &[&str]) -> (Command, String) {
-        self.command(args)
-    }
-
-    fn command(&self, args: &[&str]) -> (Command, String) {
+    /// The runtime's command line for `args` (global flags included) as a `Command`, and its
+    /// text for messages; also for a test that needs its own stdio or fds.
+    pub fn command(&self, args: &[&str]) -> (Command, String) {
         let mut cmd = Command::new(&self.bin);
         if let Some(hard) = self.nofile_hard {
             use std::os::unix::process::CommandExt;
