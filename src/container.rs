@@ -102,7 +102,7 @@ pub struct StateSnapshot {
 
 impl StateSnapshot {
     pub fn take(root: &Path, id: &str, _lock: &ContainerLock) -> Result<Self> {
-        let snapshot_root = root.join(format!("{EXEC_SNAPSHOT_PREFIX}{id}:{}", std::process::id()));
+        let snapshot_root = scratch_dir(root, id, "exec");
         let dir = snapshot_root.join(id);
         let _ = std::fs::remove_dir_all(&snapshot_root);
         let snapshot = Self {
@@ -130,16 +130,28 @@ impl Drop for StateSnapshot {
     }
 }
 
-const EXEC_SNAPSHOT_PREFIX: &str = ".exec:";
+/// The kinds of [`scratch_dir`]: an exec's state snapshot, a terminal relay's socket.
+const SCRATCH_KINDS: [&str; 2] = ["exec", "console"];
 
-/// Removes the exec snapshots of container `id` that a killed runw left behind.
-pub fn remove_exec_snapshots(root: &Path, id: &str) {
-    let prefix = format!("{EXEC_SNAPSHOT_PREFIX}{id}:");
+/// A private directory of this runw process for container `id`:
+/// `<root>/.<kind>:<id>:<runw pid>`, hidden from `list` (no state.json in it).
+pub fn scratch_dir(root: &Path, id: &str, kind: &str) -> PathBuf {
+    debug_assert!(SCRATCH_KINDS.contains(&kind));
+    root.join(format!(".{kind}:{id}:{}", std::process::id()))
+}
+
+/// Removes the scratch directories of container `id` that a killed runw left behind.
+pub fn remove_scratch_dirs(root: &Path, id: &str) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
+    let prefixes: Vec<String> = SCRATCH_KINDS
+        .iter()
+        .map(|kind| format!(".{kind}:{id}:"))
+        .collect();
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| name.starts_with(p)) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

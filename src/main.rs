@@ -14,6 +14,7 @@ mod seal;
 mod signal;
 mod state;
 mod stats;
+mod terminal;
 mod wasm;
 
 use clap::Parser;

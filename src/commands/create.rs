@@ -15,6 +15,7 @@ use crate::fixups::cgroup_name;
 use crate::fixups::{self, cgroupv2};
 use crate::hooks;
 use crate::state::Meta;
+use crate::terminal::{self, Relay};
 use crate::wasm::{self, detect::RootView, WasmWorkload};
 
 pub fn create(args: &CreateArgs, global: &GlobalOpts) -> Result<i32> {
@@ -22,6 +23,13 @@ pub fn create(args: &CreateArgs, global: &GlobalOpts) -> Result<i32> {
     let lock = ContainerLock::exclusive(&root, &args.container_id)?;
     create_locked(args, global, &root, true, &lock)?;
     Ok(0)
+}
+
+/// A created container, and the relay of its terminal when runw is its console (see
+/// `terminal.rs`).
+pub struct Created {
+    pub container: Container,
+    pub relay: Option<Relay>,
 }
 
 /// Creates a container while the caller holds its exclusive lock. Anything a failed create
@@ -32,18 +40,27 @@ pub fn create_locked(
     root: &Path,
     detach: bool,
     lock: &ContainerLock,
-) -> Result<Container> {
+) -> Result<Created> {
     let id = &args.container_id;
     let bundle = bundle::load(&args.bundle)?;
     if root.join(id).exists() {
         // Same words as runc, which callers match on.
         bail!("container with id exists: {id}");
     }
+    let relay = start_relay(&bundle, args, root, detach)?;
+    let console = Console {
+        socket: relay
+            .as_ref()
+            .map(Relay::socket)
+            .or(args.console_socket.as_deref()),
+        // libcontainer hands the terminal to a console socket only when it detaches.
+        detach: detach || relay.is_some(),
+    };
     let pid_file_existed = args.pid_file.as_ref().is_some_and(|p| p.exists());
     let cgroup_path = record_intent(lock, id, &bundle, global)?;
     let capture = crate::fixups::clones::Capture::start();
-    match build(args, global, root, &bundle, detach, &cgroup_path) {
-        Ok(container) => Ok(container),
+    match build(args, global, root, &bundle, &console, &cgroup_path) {
+        Ok(container) => Ok(Created { container, relay }),
         Err(err) => {
             let err = crate::fixups::clones::explain(err, capture.as_ref());
             lock.remove_unfinished();
@@ -53,6 +70,33 @@ pub fn create_locked(
             Err(err)
         }
     }
+}
+
+/// What libcontainer is told about the terminal.
+struct Console<'a> {
+    socket: Option<&'a Path>,
+    detach: bool,
+}
+
+/// Starts relaying the terminal when the container's process wants one and runw is its
+/// console (a foreground `run` without `--console-socket`).
+fn start_relay(
+    bundle: &Bundle,
+    args: &CreateArgs,
+    root: &Path,
+    detach: bool,
+) -> Result<Option<Relay>> {
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if !terminal::relayed(terminal, detach, args.console_socket.as_deref()) {
+        return Ok(None);
+    }
+    let dir = container::scratch_dir(root, &args.container_id, "console");
+    Relay::start(dir).map(Some)
 }
 
 /// Removes what an earlier create of this id left when it was killed (no state directory
@@ -78,7 +122,7 @@ fn build(
     global: &GlobalOpts,
     root: &Path,
     bundle: &Bundle,
-    detach: bool,
+    console: &Console,
     cgroup_path: &Path,
 ) -> Result<Container> {
     check_userns_cgroup(&bundle.spec, cgroup_path, global.systemd_cgroup)?;
@@ -92,12 +136,12 @@ fn build(
     let workload = wasm.as_ref().map_or_else(|| "linux".into(), |w| w.label());
     let container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
         .with_executor(WorkloadExecutor::for_init(wasm))
-        .with_console_socket(args.console_socket.as_ref())
+        .with_console_socket(console.socket)
         .with_root_path(root)?
         .with_preserved_fds(args.preserve_fds)
         .as_init(&bundle_dir)
         .with_systemd(global.systemd_cgroup)
-        .with_detach(detach)
+        .with_detach(console.detach)
         .with_no_pivot(args.no_pivot)
         .build()
         .map_err(anyhow::Error::from)?;

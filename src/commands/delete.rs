@@ -58,7 +58,7 @@ pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
 pub fn delete_container(container: &mut Container, force: bool) -> Result<()> {
     let meta = Meta::load(&container.root).unwrap_or_default();
     if let Some(root) = container.root.parent() {
-        container::remove_exec_snapshots(root, container.id());
+        container::remove_scratch_dirs(root, container.id());
     }
     crate::fixups::delete::kill_before_delete(container, force)
         .with_context(|| format!("cannot kill container {}", container.id()))?;

@@ -3,6 +3,7 @@
 //! exiting with the process's status.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
@@ -15,8 +16,11 @@ use crate::container::{self, StateSnapshot};
 use crate::executor::WorkloadExecutor;
 use crate::fixups;
 use crate::state::Meta;
+use crate::terminal::{self, Relay};
 use crate::wasm::{self, detect::RootView, WasmWorkload};
-use oci_spec::runtime::{Process, ProcessBuilder, Spec};
+use oci_spec::runtime::{
+    Capabilities, Capability, LinuxCapabilities, Process, ProcessBuilder, Spec, UserBuilder,
+};
 
 /// Marks an error of `exec` past its argument checks: runc prints it as "exec failed: ..."
 /// and exits 255 (the exec'd process's own status is in 0-255 too, but a caller that gets
@@ -47,7 +51,7 @@ fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
     // process, which freezes in a paused container (`--ignore-paused`) and, for a Wasm
     // process, runs in it until it ends: holding the lock then would block `resume`,
     // `delete -f` and `kill` of this container.
-    let (snapshot, wasm) = {
+    let (snapshot, wasm, spec) = {
         let (container, lock) = container::open_exclusive(&root, id)?;
         match container.status() {
             ContainerStatus::Running => {}
@@ -57,21 +61,43 @@ fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
                 container::status_name(status)
             ),
         }
-        let wasm = plan_workload(&container, args, &env, global)?
+        // libcontainer reads the same file to build the exec'd process.
+        let spec = Spec::load(container.bundle().join("config.json")).ok();
+        let wasm = plan_workload(&container, args, &env, spec.as_ref(), global)?
             .map(|w| w.with_preserved_fds(args.preserve_fds));
-        (StateSnapshot::take(&root, id, &lock)?, wasm)
+        (StateSnapshot::take(&root, id, &lock)?, wasm, spec)
     };
+    let process_file = match args.tty {
+        true => Some(write_tty_process(
+            args,
+            &env,
+            (user, group),
+            spec.as_ref(),
+            snapshot.root(),
+        )?),
+        false => args.process.clone(),
+    };
+    let terminal = args.tty || process_file.as_deref().is_some_and(wants_terminal);
+    let relay = match terminal::relayed(terminal, args.detach, args.console_socket.as_deref()) {
+        true => Some(Relay::start(container::scratch_dir(&root, id, "console"))?),
+        false => None,
+    };
+    let console_socket = relay
+        .as_ref()
+        .map(Relay::socket)
+        .or(args.console_socket.as_deref());
     let capture = fixups::clones::Capture::start();
     let pid = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(WorkloadExecutor::for_exec(wasm))
         .with_root_path(snapshot.root())?
-        .with_console_socket(args.console_socket.as_ref())
+        .with_console_socket(console_socket)
         .with_preserved_fds(args.preserve_fds)
         .as_tenant()
-        .with_detach(args.detach)
+        // libcontainer hands the terminal to a console socket only when it detaches.
+        .with_detach(args.detach || relay.is_some())
         .with_cwd(args.cwd.as_ref())
         .with_env(env)
-        .with_process(args.process.as_ref())
+        .with_process(process_file.as_ref())
         .with_no_new_privs(args.no_new_privs)
         .with_container_args(args.command.clone())
         .with_additional_gids(args.additional_gids.clone())
@@ -90,7 +116,121 @@ fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    forward_signals_and_wait(pid)
+    forward_signals_and_wait(pid, relay.as_ref())
+}
+
+/// Whether the `--process` file asks for a terminal (unreadable files are reported by
+/// libcontainer, which reads it too).
+fn wants_terminal(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Process>(&text).ok())
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+}
+
+/// `exec -t`: libcontainer 0.7's exec takes `terminal` from a process file only, so runw
+/// writes one into the exec's private directory: the `--process` file with `terminal` set,
+/// as runc does, or, for a command line, the process libcontainer would build from it
+/// (`TenantContainerBuilder::adapt_spec_for_tenant`) with `terminal` set.
+fn write_tty_process(
+    args: &ExecArgs,
+    env: &HashMap<String, String>,
+    (user, group): (Option<u32>, Option<u32>),
+    spec: Option<&Spec>,
+    dir: &Path,
+) -> Result<PathBuf> {
+    let mut process = match &args.process {
+        Some(path) => read_process_file(path)?,
+        None => command_line_process(args, env, (user, group), spec)?,
+    };
+    process.set_terminal(Some(true));
+    let path = dir.join("process.json");
+    std::fs::write(&path, serde_json::to_vec(&process)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The process libcontainer's exec builds from the command line: [`exec_process`] with the
+/// user, capabilities (the container's plus `--cap`), no_new_privs, AppArmor profile and CPU
+/// affinity as libcontainer 0.7 sets them.
+fn command_line_process(
+    args: &ExecArgs,
+    env: &HashMap<String, String>,
+    (user, group): (Option<u32>, Option<u32>),
+    spec: Option<&Spec>,
+) -> Result<Process> {
+    let mut process = exec_process(args, env, spec)?;
+    let spec_process = spec.and_then(|s| s.process().as_ref());
+    let mut ids = UserBuilder::default();
+    if !args.additional_gids.is_empty() {
+        ids = ids.additional_gids(args.additional_gids.clone());
+    }
+    if let Some(uid) = user {
+        ids = ids.uid(uid);
+    }
+    if let Some(gid) = group {
+        ids = ids.gid(gid);
+    }
+    process.set_user(ids.build()?);
+    let no_new_privs = match args.no_new_privs {
+        true => Some(true),
+        false => spec_process.and_then(|p| p.no_new_privileges()),
+    };
+    process.set_no_new_privileges(no_new_privs);
+    process.set_apparmor_profile(args.apparmor.clone());
+    process.set_exec_cpu_affinity(spec_process.and_then(|p| p.exec_cpu_affinity().clone()));
+    process.set_capabilities(Some(exec_capabilities(
+        &args.cap,
+        spec_process.and_then(|p| p.capabilities().as_ref()),
+    )?));
+    Ok(process)
+}
+
+/// libcontainer's `get_capabilities`: `--cap` added to the container's bounding, effective
+/// and permitted sets (and to its ambient set when it has an inheritable one, which is kept;
+/// else no inheritable or ambient capability).
+fn exec_capabilities(
+    added: &[String],
+    container: Option<&LinuxCapabilities>,
+) -> Result<LinuxCapabilities> {
+    let added: Capabilities = added
+        .iter()
+        .map(|name| {
+            let value = serde_json::Value::String(name.clone());
+            serde_json::from_value::<Capability>(value)
+                .map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))
+        })
+        .collect::<Result<_>>()?;
+    let with_added = |set: Option<&Capabilities>| -> Capabilities {
+        set.cloned()
+            .unwrap_or_default()
+            .union(&added)
+            .copied()
+            .collect()
+    };
+    let mut caps = LinuxCapabilities::default();
+    let container = container.cloned().unwrap_or_else(|| {
+        let mut empty = LinuxCapabilities::default();
+        empty
+            .set_bounding(None)
+            .set_effective(None)
+            .set_permitted(None);
+        empty
+    });
+    caps.set_bounding(Some(with_added(container.bounding().as_ref())))
+        .set_effective(Some(with_added(container.effective().as_ref())))
+        .set_permitted(Some(with_added(container.permitted().as_ref())));
+    match container.inheritable() {
+        Some(inheritable) => {
+            caps.set_inheritable(Some(inheritable.clone()))
+                .set_ambient(Some(with_added(container.ambient().as_ref())));
+        }
+        None => {
+            caps.set_inheritable(None).set_ambient(None);
+        }
+    }
+    Ok(caps)
 }
 
 /// Linux or Wasm for the exec'd process: in a Wasm container (or one annotated for Wasm) a
@@ -101,14 +241,13 @@ fn plan_workload(
     container: &Container,
     args: &ExecArgs,
     env: &HashMap<String, String>,
+    spec: Option<&Spec>,
     global: &GlobalOpts,
 ) -> Result<Option<WasmWorkload>> {
     let Some(pid) = container.pid() else {
         return Ok(None);
     };
-    // libcontainer reads the same file to build the exec'd process.
-    let spec = Spec::load(container.bundle().join("config.json")).ok();
-    let process = exec_process(args, env, spec.as_ref())?;
+    let process = exec_process(args, env, spec)?;
     let settings = wasm::Settings::from_global(global)?;
     let wasm_init = Meta::load(&container.root).is_some_and(|m| m.workload.starts_with("wasm"));
     wasm::plan(
@@ -117,7 +256,7 @@ fn plan_workload(
         &RootView::of_process(pid.as_raw()),
         &settings,
         wasm::Role::Exec { wasm_init },
-        spec.as_ref().and_then(wasm::memory_limit),
+        spec.and_then(wasm::memory_limit),
     )
 }
 
@@ -129,10 +268,7 @@ fn exec_process(
     spec: Option<&Spec>,
 ) -> Result<Process> {
     if let Some(path) = &args.process {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        return serde_json::from_str(&text)
-            .with_context(|| format!("invalid process file {}", path.display()));
+        return read_process_file(path);
     }
     let mut vars: Vec<String> = spec
         .and_then(|s| s.process().as_ref())
@@ -147,6 +283,12 @@ fn exec_process(
         builder = builder.cwd(cwd);
     }
     Ok(builder.build()?)
+}
+
+fn read_process_file(path: &Path) -> Result<Process> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("invalid process file {}", path.display()))
 }
 
 /// `UID[:GID]`, numeric as in runc.

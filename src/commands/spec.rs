@@ -35,6 +35,9 @@ pub fn spec(args: &SpecArgs) -> Result<i32> {
     // runc 1.1's template has no inheritable capabilities (CVE-2022-29162): with them, a
     // process of a non-root user would get the listed capabilities through execve.
     if let Some(process) = spec.process_mut().as_mut() {
+        // runc's template is for a person at a terminal (`runc spec && runc run ID`), which
+        // `run` relays (terminal.rs).
+        process.set_terminal(Some(true));
         let mut caps = process.capabilities().clone();
         if let Some(caps) = caps.as_mut() {
             caps.set_inheritable(None);

@@ -7,9 +7,13 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::terminal::Relay;
+
 /// Blocks all signals in runw (after the container process exists: a blocked mask would be
-/// inherited by it), forwards them to `pid` and returns its exit status.
-pub fn forward_signals_and_wait(pid: Pid) -> Result<i32> {
+/// inherited by it), forwards them to `pid` and returns its exit status. With a terminal
+/// relay, SIGWINCH resizes the container's terminal instead, as runc does (the terminal then
+/// signals the process), and the status is returned once the output is relayed.
+pub fn forward_signals_and_wait(pid: Pid, relay: Option<&Relay>) -> Result<i32> {
     // runw's own short-lived child, so that no zombie stays beside the container.
     crate::attach_warmup::reap();
     let signals = SigSet::all();
@@ -18,11 +22,17 @@ pub fn forward_signals_and_wait(pid: Pid) -> Result<i32> {
         .context("cannot block signals while waiting for the container")?;
     loop {
         if let Some(status) = reap(pid)? {
+            if let Some(relay) = relay {
+                relay.finish();
+            }
             return Ok(status);
         }
-        let signal = signals.wait().context("sigwait")?;
-        if signal != Signal::SIGCHLD {
-            let _ = crate::signal::send(pid.as_raw(), signal as i32);
+        match (signals.wait().context("sigwait")?, relay) {
+            (Signal::SIGCHLD, _) => {}
+            (Signal::SIGWINCH, Some(relay)) => relay.resize(),
+            (signal, _) => {
+                let _ = crate::signal::send(pid.as_raw(), signal as i32);
+            }
         }
     }
 }
