@@ -1,16 +1,13 @@
-//! What the container's process sees: hostname, env, cwd, user, mounts, rlimits, the console
-//! (pty over --console-socket), and processes added with `exec`.
+//! What the container's process sees: hostname, env, cwd, user, mounts, rlimits, and
+//! processes added with `exec`. (Its terminal: tests/terminal.rs.)
 
 mod common;
 
 use std::fs::File;
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::net::UnixListener;
-use std::time::{Duration, Instant};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
 
-use common::{Runtime, TIMEOUT};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use common::Runtime;
 use serde_json::json;
 
 #[test]
@@ -121,161 +118,6 @@ fn rlimits_within_the_hard_limit() {
         out.stdout, "1024\n",
         "runw spec's RLIMIT_NOFILE 1024: {out}"
     );
-}
-
-/// Accepts one connection on `listener` and receives the pty master sent with SCM_RIGHTS.
-/// Returns the fd and the payload (the pty's name).
-fn receive_pty(listener: &UnixListener, timeout: Duration) -> (RawFd, String) {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + timeout;
-    let stream = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "nobody connected to the socket");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(timeout)).unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let (fds, len) = {
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::empty(),
-        )
-        .expect("recvmsg on the console socket");
-        let mut fds = Vec::new();
-        for cmsg in msg.cmsgs().expect("control messages") {
-            if let ControlMessageOwned::ScmRights(rights) = cmsg {
-                fds.extend(rights);
-            }
-        }
-        (fds, msg.bytes)
-    };
-    assert_eq!(fds.len(), 1, "expected exactly one fd, got {fds:?}");
-    (fds[0], String::from_utf8_lossy(&buf[..len]).into_owned())
-}
-
-/// Reads the pty master until the container's side closes (EIO) or `timeout` passes.
-fn read_pty(master: &File, timeout: Duration) -> String {
-    let mut reader = master.try_clone().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1024];
-        // EIO once the container's side of the pty is closed.
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + timeout;
-    let mut text = Vec::new();
-    while let Ok(chunk) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        text.extend(chunk);
-    }
-    String::from_utf8_lossy(&text).into_owned()
-}
-
-#[test]
-fn console_socket_receives_the_pty_master() {
-    require_root!();
-    let rt = Runtime::runw();
-    let id = rt.id("tty");
-    let mut bundle = rt.bundle(&id, &["sh"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
-    let sock = bundle.path().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let running = rt.spawn(&[
-        "run",
-        "--detach",
-        "--console-socket",
-        sock.to_str().unwrap(),
-        "--bundle",
-        bundle.path_str(),
-        &id,
-    ]);
-    // The payload is the master's name (runc sends "/dev/ptmx"); go-runc ignores it.
-    let (fd, _name) = receive_pty(&listener, TIMEOUT);
-    running.wait(TIMEOUT).ok();
-    // SAFETY: the fd was just received and is owned by nobody else.
-    let mut master = unsafe { File::from_raw_fd(fd) };
-    assert_eq!(rt.status(&id), "running");
-    master.write_all(b"echo hi; exit 7\n").unwrap();
-    let text = read_pty(&master, Duration::from_secs(10));
-    assert!(
-        text.lines().any(|l| l.trim_end_matches('\r') == "hi"),
-        "no 'hi' line in the pty output: {text:?}"
-    );
-    rt.wait_status(&id, "stopped", Duration::from_secs(5));
-    rt.ok(&["delete", &id]);
-    rt.assert_clean(&id);
-}
-
-/// runc refuses `run --console-socket` without --detach (it would be its own console).
-#[test]
-fn console_socket_without_detach_is_refused_like_runc() {
-    require_root!();
-    let rt = Runtime::runw();
-    let id = rt.id("tty-fg");
-    let mut bundle = rt.bundle(&id, &["sh"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
-    let sock = bundle.path().join("console.sock");
-    let _listener = UnixListener::bind(&sock).unwrap();
-    let out = rt
-        .run(&[
-            "run",
-            "--console-socket",
-            sock.to_str().unwrap(),
-            "--bundle",
-            bundle.path_str(),
-            &id,
-        ])
-        .fails_with(&["console socket"]);
-    assert!(
-        !out.stderr.contains("youki"),
-        "messages should name runw, not youki: {out}"
-    );
-    rt.assert_clean(&id);
-}
-
-#[test]
-fn console_socket_with_create_and_start() {
-    require_root!();
-    let rt = Runtime::runw();
-    let id = rt.id("tty-create");
-    let mut bundle = rt.bundle(&id, &["sh"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
-    let sock = bundle.path().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
-    let creating = rt.spawn(&[
-        "create",
-        "--console-socket",
-        sock.to_str().unwrap(),
-        "--bundle",
-        bundle.path_str(),
-        &id,
-    ]);
-    let (fd, _name) = receive_pty(&listener, TIMEOUT);
-    creating.wait(TIMEOUT).ok();
-    // SAFETY: the fd was just received and is owned by nobody else.
-    let mut master = unsafe { File::from_raw_fd(fd) };
-    rt.ok(&["start", &id]);
-    master.write_all(b"echo from-tty; exit 0\n").unwrap();
-    rt.wait_status(&id, "stopped", Duration::from_secs(10));
-    let mut text = Vec::new();
-    let _ = master.read_to_end(&mut text);
-    let text = String::from_utf8_lossy(&text);
-    assert!(text.contains("from-tty"), "{text:?}");
-    rt.ok(&["delete", &id]);
-    rt.assert_clean(&id);
 }
 
 #[test]

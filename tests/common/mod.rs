@@ -10,6 +10,8 @@
 //!   Leftovers are then removed by hand and reported as a test failure.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
