@@ -87,15 +87,16 @@ impl Relay {
                 }
             })
         });
-        let mut host = host;
-        host.make_raw()?;
-        Ok(Relay {
+        let mut relay = Relay {
             socket_dir: dir,
             socket,
             master,
             output_done,
             host,
-        })
+        };
+        // On failure, dropping the relay removes its directory.
+        relay.host.make_raw()?;
+        Ok(relay)
     }
 
     /// The console socket to give libcontainer.
