@@ -94,19 +94,26 @@ impl AtTerminal {
     /// end. Panics with everything seen when it does not appear.
     #[track_caller]
     pub fn expect(&mut self, needle: &str) {
-        let deadline = Instant::now() + EXPECT_TIMEOUT;
+        if !self.appears(needle, EXPECT_TIMEOUT) {
+            panic!(
+                "{}: {needle:?} did not appear at the terminal; it shows:\n{}",
+                self.cmd, self.seen
+            );
+        }
+    }
+
+    /// Like [`AtTerminal::expect`], but says whether `needle` appeared within `timeout`.
+    pub fn appears(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(at) = self.seen[self.consumed..].find(needle) {
                 self.consumed += at + needle.len();
-                return;
+                return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
                 Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
-                Err(_) => panic!(
-                    "{}: {needle:?} did not appear at the terminal; it shows:\n{}",
-                    self.cmd, self.seen
-                ),
+                Err(_) => return false,
             }
         }
     }
