@@ -176,6 +176,10 @@ pub enum Command {
     Events(EventsArgs),
     /// Show the features the runtime supports (OCI features JSON)
     Features,
+    /// Print the shell completion script for bash, zsh or fish
+    Completion(CompletionArgs),
+    /// Write one man page per command (section 8) into a directory
+    Man(ManArgs),
 }
 
 impl Command {
@@ -187,6 +191,51 @@ impl Command {
             Command::Create(_) | Command::Run(_) | Command::Exec(_)
         )
     }
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// Shell to complete for: bash, zsh or fish
+    // A plain string, so that an unknown shell gets runw's one-line error, not clap's usage
+    // text; the names are still offered as completions and listed in --help.
+    #[arg(value_name = "SHELL", value_parser = ShellName)]
+    pub shell: String,
+}
+
+/// Shells `runw completion` writes scripts for.
+pub const SHELLS: [&str; 3] = ["bash", "zsh", "fish"];
+
+/// Accepts any shell name (the command rejects unknown ones) but lists [`SHELLS`] as the
+/// possible values, for --help and the completion scripts.
+#[derive(Clone)]
+struct ShellName;
+
+impl clap::builder::TypedValueParser for ShellName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            SHELLS.iter().map(|s| clap::builder::PossibleValue::new(*s)),
+        ))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write runw.8, runw-create.8, ... into (created if missing)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug)]

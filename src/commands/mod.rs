@@ -6,6 +6,7 @@ use crate::cli::{Command, GlobalOpts};
 
 mod create;
 mod delete;
+mod docs;
 mod events;
 mod exec;
 mod features;
@@ -39,5 +40,7 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<i32> {
         Command::Update(args) => update::update(&args, global),
         Command::Events(args) => events::events(&args, global),
         Command::Features => features::features(),
+        Command::Completion(args) => docs::completion(&args.shell),
+        Command::Man(args) => docs::man(&args.dir),
     }
 }

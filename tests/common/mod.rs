@@ -12,6 +12,7 @@
 
 pub mod pty;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
@@ -782,6 +783,52 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs a program that is not a runtime (a script, a tool) to completion, at most `timeout`;
+/// stdin is /dev/null, stdout and stderr go to files in `scratch`.
+pub fn run_program(mut cmd: Command, scratch: &Path, timeout: Duration) -> Out {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let out_path = scratch.join(format!("out.{n}"));
+    let err_path = scratch.join(format!("err.{n}"));
+    cmd.stdin(Stdio::null());
+    cmd.stdout(File::create(&out_path).unwrap());
+    cmd.stderr(File::create(&err_path).unwrap());
+    let text = format!("{cmd:?}");
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {text}: {e}"));
+    Running {
+        child,
+        cmd: text,
+        out_path,
+        err_path,
+    }
+    .wait(timeout)
+}
+
+/// Every file, directory and symlink under `dir` (relative paths): a file's content, `None`
+/// for a directory, the target for a symlink. Two equal snapshots: nothing changed.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(base).unwrap().to_path_buf();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.insert(rel, None);
+                walk(base, &path, out);
+            } else if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                out.insert(rel, Some(target.into_os_string().into_encoded_bytes()));
+            } else {
+                out.insert(rel, Some(fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }
 
 /// Writes `text` to a new file in `dir` and returns its path.
