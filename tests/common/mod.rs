@@ -588,13 +588,15 @@ impl Drop for Runtime {
             }
         }
         let mut problems = Vec::new();
+        let mut deletes = Vec::new();
         for id in &ids {
             let out = self.spawn(&["delete", "--force", id]).wait(TIMEOUT);
             if out.timed_out {
                 problems.push(format!("cleanup: {out}"));
             }
+            deletes.push(out);
         }
-        for id in &ids {
+        for (id, delete) in ids.iter().zip(&deletes) {
             let deadline = Instant::now() + Duration::from_secs(3);
             let left = loop {
                 let left = self.leftovers(id);
@@ -605,7 +607,7 @@ impl Drop for Runtime {
             };
             if !left.is_empty() {
                 problems.push(format!(
-                    "after `delete --force {id}`, {} left: {left:?}",
+                    "after `delete --force {id}`, {} left: {left:?}; the delete: {delete}",
                     self.name()
                 ));
                 self.force_cleanup(id);
