@@ -48,6 +48,11 @@ pub fn create_locked(
         bail!("container with id exists: {id}");
     }
     let relay = start_relay(&bundle, args, root, detach)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal());
+    if let (Some(socket), Some(true)) = (&args.console_socket, terminal) {
+        // Without a terminal libcontainer refuses the socket itself, in runc's words.
+        crate::fixups::checks::console_socket(socket)?;
+    }
     let console = Console {
         socket: relay
             .as_ref()

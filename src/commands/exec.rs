@@ -288,7 +288,9 @@ fn exec_process(
 fn read_process_file(path: &Path) -> Result<Process> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("invalid process file {}", path.display()))
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
+        crate::bundle::field_error(&format!("invalid process file {}", path.display()), &e)
+    })
 }
 
 /// `UID[:GID]`, numeric as in runc.

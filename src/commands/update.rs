@@ -82,7 +82,10 @@ pub fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(v) = args.blkio_weight {
         set("blockIO", "weight", json!(v));
     }
-    serde_json::from_value(doc).context("invalid resources")
+    let resources = serde_path_to_error::deserialize(doc)
+        .map_err(|e| crate::bundle::field_error("invalid resources", &e))?;
+    crate::fixups::checks::resources(&resources, "")?;
+    Ok(resources)
 }
 
 fn read_resources(path: &Path) -> Result<Value> {

@@ -15,6 +15,9 @@
 //! runw.json, prints it in `state` and `list` and gives it to the hooks it runs. The hooks
 //! libcontainer runs itself would see runw's bundle, so with such hooks runw leaves the
 //! bundle, and the cgroup name, to libcontainer.
+//!
+//! runw's bundle also serves a config.json that libcontainer cannot parse but runc accepts
+//! (`Bundle::normalized`): it holds the config as runw parsed it.
 
 use std::path::{Path, PathBuf};
 
@@ -66,8 +69,9 @@ pub fn private_bundle_dir(root: &Path, id: &str) -> PathBuf {
     root.join(format!(".bundle:{id}"))
 }
 
-/// The bundle directory to give libcontainer: the user's when config.json names a cgroup,
-/// otherwise runw's own, written here.
+/// The bundle directory to give libcontainer: the user's when config.json names a cgroup and
+/// libcontainer can parse it, otherwise runw's own, written here. (libcontainer refuses what
+/// runw, like runc, accepts: invalid UTF-8 and unknown capabilities, see `bundle.rs`.)
 pub fn bundle_for_libcontainer(
     root: &Path,
     id: &str,
@@ -77,7 +81,8 @@ pub fn bundle_for_libcontainer(
     let Some(linux) = bundle.spec.linux() else {
         return Ok(bundle.dir.clone());
     };
-    if linux.cgroups_path().is_some() || !own_bundle_possible(&bundle.spec) {
+    let own_needed = linux.cgroups_path().is_none() || bundle.normalized;
+    if !own_needed || !own_bundle_possible(&bundle.spec) {
         return Ok(bundle.dir.clone());
     }
     let mut linux = linux.clone();

@@ -8,11 +8,26 @@
 //!   joins a relative one to `/`.
 //! * an AppArmor profile on a host without AppArmor: libcontainer fails reading
 //!   `/sys/module/apparmor/parameters/enabled` with a bare "No such file or directory".
+//! * `process.oomScoreAdj` outside -1000..1000 and an environment variable holding a NUL:
+//!   libcontainer fails with a bare "io error", or panics in the init.
+//!
+//! And of the rest of config.json ([`spec`]), where libcontainer accepts what runc refuses or
+//! fails without naming the field:
+//!
+//! * a namespace listed twice (runc: "duplicated ns"), a namespace path that is relative or
+//!   missing (libcontainer: a bare ENOENT);
+//! * a relative hook path (libcontainer looks it up in `$PATH`), a missing prestart or
+//!   createRuntime hook (libcontainer: "failed to execute hook command");
+//! * an empty mount destination;
+//! * cgroup values the kernel refuses ([`resources`], also for `update`): a memory limit
+//!   below -1, cpu shares outside 2..262144 (runc: "the maximum allowed cpu-shares is
+//!   262144"), a blkio weight outside 10..1000 (libcontainer names the file, or a missing
+//!   `blkio.bfq.weight`).
 
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Hook, LinuxNamespace, LinuxResources, Mount, Process, Spec};
 
 use crate::cli::ExecArgs;
 
@@ -31,7 +46,145 @@ pub fn process(process: &Process, what: &str) -> Result<()> {
         id(&format!("{what}.user.additionalGids"), *gid)?;
     }
     cwd(&format!("{what}.cwd"), process.cwd())?;
+    oom_score_adj(&format!("{what}.oomScoreAdj"), process.oom_score_adj())?;
+    for (i, var) in process.env().iter().flatten().enumerate() {
+        if var.contains('\0') {
+            // runc: "environment variable value can't contain null(\x00)".
+            bail!("invalid {what}.env[{i}] {var:?}: an environment variable can't contain NUL");
+        }
+    }
     apparmor(process.apparmor_profile().as_deref())
+}
+
+/// The kernel's range of /proc/PID/oom_score_adj.
+fn oom_score_adj(what: &str, value: Option<i32>) -> Result<()> {
+    match value {
+        Some(v) if !(-1000..=1000).contains(&v) => {
+            bail!("invalid {what} {v}: must be in range -1000 to 1000")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks config.json beyond its process (see the module's comment).
+pub fn spec(spec: &Spec) -> Result<()> {
+    if let Some(linux) = spec.linux() {
+        namespaces(linux.namespaces().as_deref().unwrap_or_default())?;
+        if let Some(r) = linux.resources() {
+            resources(r, "linux.resources.")?;
+        }
+    }
+    if let Some(hooks) = spec.hooks() {
+        let kinds = [
+            ("prestart", hooks.prestart(), true),
+            ("createRuntime", hooks.create_runtime(), true),
+            ("createContainer", hooks.create_container(), false),
+            ("startContainer", hooks.start_container(), false),
+            ("poststart", hooks.poststart(), false),
+            ("poststop", hooks.poststop(), false),
+        ];
+        for (kind, list, on_host) in kinds {
+            for (i, hook) in list.iter().flatten().enumerate() {
+                hook_path(&format!("hooks.{kind}[{i}].path"), hook, on_host)?;
+            }
+        }
+    }
+    for (i, mount) in spec.mounts().iter().flatten().enumerate() {
+        mount_destination(i, mount)?;
+    }
+    Ok(())
+}
+
+fn namespaces(list: &[LinuxNamespace]) -> Result<()> {
+    for (i, ns) in list.iter().enumerate() {
+        let name = serde_json::to_value(ns.typ()).unwrap_or_default();
+        let name = name.as_str().unwrap_or_default();
+        if list[..i].iter().any(|other| other.typ() == ns.typ()) {
+            bail!("invalid linux.namespaces[{i}]: duplicated namespace {name:?}");
+        }
+        let Some(path) = ns.path() else {
+            continue;
+        };
+        let what = format!("linux.namespaces[{i}].path");
+        if !path.is_absolute() {
+            bail!("invalid {what} {path:?}: the {name} namespace path must be absolute");
+        }
+        if let Err(err) = std::fs::symlink_metadata(path) {
+            bail!("invalid {what}: {}: {err}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// runtime-spec: a hook's path is absolute. Hooks run on the host before the container
+/// exists (prestart, createRuntime) must exist there too.
+fn hook_path(what: &str, hook: &Hook, on_host: bool) -> Result<()> {
+    let path = hook.path();
+    if !path.is_absolute() {
+        bail!("invalid {what} {path:?}: a hook path must be absolute");
+    }
+    if on_host {
+        if let Err(err) = std::fs::metadata(path) {
+            bail!("invalid {what}: {}: {err}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn mount_destination(i: usize, mount: &Mount) -> Result<()> {
+    if mount.destination().as_os_str().is_empty() {
+        bail!("invalid mounts[{i}].destination: must not be empty");
+    }
+    Ok(())
+}
+
+/// Cgroup values the kernel refuses, named by their field (`prefix` is `linux.resources.` for
+/// config.json, empty for `update`).
+pub fn resources(r: &LinuxResources, prefix: &str) -> Result<()> {
+    if let Some(memory) = r.memory() {
+        let fields = [
+            ("limit", memory.limit()),
+            ("reservation", memory.reservation()),
+            ("swap", memory.swap()),
+        ];
+        for (field, value) in fields {
+            if let Some(v) = value.filter(|v| *v < -1) {
+                bail!("invalid {prefix}memory.{field} {v}: must be -1 (unlimited) or a number of bytes");
+            }
+        }
+    }
+    if let Some(shares) = r.cpu().as_ref().and_then(|c| c.shares()) {
+        // The kernel clamps cpu.shares to 2..262144; runc reads it back and refuses a change.
+        match shares {
+            0 | 2..=262144 => {}
+            1 => bail!("invalid {prefix}cpu.shares 1: the minimum allowed cpu-shares is 2"),
+            _ => bail!(
+                "invalid {prefix}cpu.shares {shares}: the maximum allowed cpu-shares is 262144"
+            ),
+        }
+    }
+    if let Some(blkio) = r.block_io() {
+        for (field, value) in [
+            ("weight", blkio.weight()),
+            ("leafWeight", blkio.leaf_weight()),
+        ] {
+            if let Some(v) = value.filter(|v| *v != 0 && !(10..=1000).contains(v)) {
+                bail!("invalid {prefix}blockIO.{field} {v}: must be between 10 and 1000");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--console-socket` must be a socket: libcontainer says only "failed to create console
+/// socket: ECONNREFUSED" (runc: "dial unix PATH: connect: connection refused").
+pub fn console_socket(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => Ok(()),
+        Ok(_) => bail!("invalid --console-socket {}: not a socket", path.display()),
+        Err(err) => bail!("invalid --console-socket {}: {err}", path.display()),
+    }
 }
 
 /// Checks what `exec` will run: the `--process` file, or the command line's `--user` (parsed
@@ -147,6 +300,29 @@ mod tests {
         assert!(msg.contains("--user uid 4294967295"), "{msg}");
         assert!(exec_overrides(None, None, &[u32::MAX], None, None).is_err());
         assert!(exec_overrides(Some(0), Some(0), &[5], None, None).is_ok());
+    }
+
+    #[test]
+    fn resources_the_kernel_refuses() {
+        let parse = |json: &str| serde_json::from_str::<LinuxResources>(json).unwrap();
+        for bad in [
+            r#"{"memory":{"limit":-5}}"#,
+            r#"{"cpu":{"shares":262145}}"#,
+            r#"{"blockIO":{"weight":2000}}"#,
+        ] {
+            let msg = format!(
+                "{:#}",
+                resources(&parse(bad), "linux.resources.").unwrap_err()
+            );
+            assert!(msg.starts_with("invalid linux.resources."), "{msg}");
+        }
+        for good in [
+            r#"{"memory":{"limit":-1}}"#,
+            r#"{"cpu":{"shares":0,"quota":-2}}"#,
+            r#"{"blockIO":{"weight":0}}"#,
+        ] {
+            assert!(resources(&parse(good), "").is_ok(), "{good}");
+        }
     }
 
     #[test]

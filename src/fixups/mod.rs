@@ -18,7 +18,13 @@
 //! * [`checks::process`]: libcontainer accepts a uid or gid above 2147483647 (4294967295 is
 //!   -1 to `setresuid`, and the process stays root), a relative `process.cwd`, and reports an
 //!   AppArmor profile on a host without AppArmor as a bare ENOENT; runc refuses all three.
-//!   Also for `exec` ([`checks::exec`]).
+//!   Also for `exec` ([`checks::exec`]). Likewise an `oomScoreAdj` out of range or an
+//!   environment variable with a NUL (libcontainer: "io error", a panic in the init).
+//! * [`checks::spec`]: a namespace listed twice, relative or missing namespace and hook paths,
+//!   an empty mount destination, cgroup values the kernel refuses ([`checks::resources`],
+//!   also for `update`): libcontainer accepts them or fails without naming the field.
+//! * [`cgroup_name::bundle_for_libcontainer`]: libcontainer refuses a config.json with invalid
+//!   UTF-8 or an unknown capability, which runc accepts: it gets runw's normalized copy.
 //! * [`cgroup_name::resolve`]: with no `linux.cgroupsPath`, libcontainer names the cgroup
 //!   `:youki:<id>` (a directory of that name with cgroupfs); runc's `/<id>`, runw's
 //!   `system.slice:runw:<id>` with `--systemd-cgroup`.
