@@ -375,7 +375,15 @@ fn limit_cases() -> Vec<Case> {
         create(
             "pids.limit -2",
             |b| b.edit(|c| resources(c)["pids"] = json!({"limit": -2})),
-            SameAsRunc,
+            if common::cgroup_v2_only() {
+                // runc 1.1 writes "-2" to pids.max, which the kernel refuses.
+                Refused(&["linux.resources.pids.limit", "-2"])
+            } else {
+                Stricter(
+                    &["linux.resources.pids.limit", "-2"],
+                    "runc 1.1 writes \"max\" on cgroup v1 (and \"-2\", refused by the kernel, on v2): runw refuses it on both, as memory limits below -1",
+                )
+            },
         ),
         create(
             "cpu.shares -1",

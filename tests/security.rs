@@ -85,14 +85,22 @@ fn cgroup_limits_cannot_be_lifted_from_inside() {
     for cgroupns in [false, true] {
         let runw = Runw::new();
         let id = unique_id("sec-cg");
-        // The container sees its own cgroup at the mount's root, with or without a cgroup
-        // namespace (bind-mounted, or a namespace root).
-        let (memory, pids) = if common::cgroup_v2_only() {
-            ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max")
+        // The container sees its own cgroup at the mount's root on v1 (bind-mounted) and with
+        // a cgroup namespace (its root).
+        let (memory, pids) = if common::cgroup_v2_only() && !cgroupns {
+            // Without a cgroup namespace libcontainer mounts the whole cgroup2 hierarchy
+            // (read-only): the container's own files are at its cgroup's path.
+            let own = format!("/sys/fs/cgroup/{}/{id}", common::CGROUP_PARENT);
+            (format!("{own}/memory.max"), format!("{own}/pids.max"))
+        } else if common::cgroup_v2_only() {
+            (
+                "/sys/fs/cgroup/memory.max".to_string(),
+                "/sys/fs/cgroup/pids.max".to_string(),
+            )
         } else {
             (
-                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                "/sys/fs/cgroup/pids/pids.max",
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string(),
+                "/sys/fs/cgroup/pids/pids.max".to_string(),
             )
         };
         let script = format!(
@@ -104,11 +112,14 @@ fn cgroup_limits_cannot_be_lifted_from_inside() {
             json!({"memory": {"limit": 67108864}, "pids": {"limit": 50},
                    "devices": [{"allow": false, "access": "rwm"}]}),
         );
+        // `runw spec` has a cgroup namespace: take it out, or keep exactly one (a namespace
+        // listed twice is refused, as by runc).
+        let namespaces = bundle.config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "cgroup");
         if cgroupns {
-            let namespaces = bundle.config["linux"]["namespaces"].as_array_mut().unwrap();
             namespaces.push(json!({"type": "cgroup"}));
-            bundle.save();
         }
+        bundle.save();
         let (code, out, err) = runw.run_bundle(&bundle, &id);
         assert_eq!(code, 0, "cgroupns={cgroupns}: {err}");
         assert_eq!(

@@ -153,6 +153,11 @@ pub fn resources(r: &LinuxResources, prefix: &str) -> Result<()> {
             }
         }
     }
+    if let Some(limit) = r.pids().as_ref().map(|p| p.limit()).filter(|v| *v < -1) {
+        // runc writes it as it is on cgroup v2 (the kernel refuses it) and as "max" on v1;
+        // libcgroups writes "max" on both. Refused everywhere, as memory limits below -1.
+        bail!("invalid {prefix}pids.limit {limit}: must be -1 (unlimited) or a number of tasks");
+    }
     if let Some(shares) = r.cpu().as_ref().and_then(|c| c.shares()) {
         // The kernel clamps cpu.shares to 2..262144; runc reads it back and refuses a change.
         match shares {
