@@ -26,8 +26,7 @@ fn run_relays_an_interactive_shell() {
     require_root!();
     let rt = Runtime::runw();
     let id = rt.id("tty-run");
-    let mut bundle = rt.bundle(&id, &["sh"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let bundle = terminal_bundle(&rt, &id, &["sh"]);
     let mut term = rt.spawn_at_terminal(&["run", "--bundle", bundle.path_str(), &id], (24, 80));
     term.expect("/ # ");
     assert!(
@@ -143,8 +142,7 @@ fn terminal_without_a_terminal_is_refused() {
     require_root!();
     let rt = Runtime::runw();
     let id = rt.id("tty-none");
-    let mut bundle = rt.bundle(&id, &["true"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let bundle = terminal_bundle(&rt, &id, &["true"]);
     let out = run_without_terminal(&rt, &["run", "--bundle", bundle.path_str(), &id]);
     assert_eq!(out.0, 1, "{out:?}");
     assert_one_error_line(&out.1, "are not terminals");
@@ -162,8 +160,7 @@ fn detached_terminal_without_console_socket_is_refused_like_runc() {
     require_root!();
     for rt in [Runtime::runw(), Runtime::runc()] {
         let id = rt.id("tty-d");
-        let mut bundle = rt.bundle(&id, &["sh"]);
-        bundle.edit(|c| c["process"]["terminal"] = json!(true));
+        let bundle = terminal_bundle(&rt, &id, &["sh"]);
         let needle = format!(
             "cannot allocate tty if {} will detach without setting console socket",
             rt.name()
@@ -188,6 +185,13 @@ fn spec_asks_for_a_terminal_like_runc() {
                 .unwrap();
         assert_eq!(config["process"]["terminal"], json!(true), "{}", rt.name());
     }
+}
+
+/// A busybox bundle for `id` running `args` with `terminal: true`.
+fn terminal_bundle(rt: &Runtime, id: &str, args: &[&str]) -> common::Bundle {
+    let mut bundle = rt.bundle(id, args);
+    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    bundle
 }
 
 /// Runs `args` with files as stdio and in a new session (no controlling terminal).
@@ -259,17 +263,7 @@ fn receive_pty(listener: &UnixListener, timeout: Duration) -> (RawFd, String) {
 
 /// Reads the pty master until the container's side closes (EIO) or `timeout` passes.
 fn read_pty(master: &File, timeout: Duration) -> String {
-    let mut reader = master.try_clone().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1024];
-        // EIO once the container's side of the pty is closed.
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::pty::read_in_background(master.try_clone().unwrap());
     let deadline = Instant::now() + timeout;
     let mut text = Vec::new();
     while let Ok(chunk) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -283,8 +277,7 @@ fn console_socket_receives_the_pty_master() {
     require_root!();
     let rt = Runtime::runw();
     let id = rt.id("tty");
-    let mut bundle = rt.bundle(&id, &["sh"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let bundle = terminal_bundle(&rt, &id, &["sh"]);
     let sock = bundle.path().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let running = rt.spawn(&[
@@ -319,8 +312,7 @@ fn console_socket_without_detach_is_refused_like_runc() {
     require_root!();
     let rt = Runtime::runw();
     let id = rt.id("tty-fg");
-    let mut bundle = rt.bundle(&id, &["sh"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let bundle = terminal_bundle(&rt, &id, &["sh"]);
     let sock = bundle.path().join("console.sock");
     let _listener = UnixListener::bind(&sock).unwrap();
     let out = rt
@@ -345,8 +337,7 @@ fn console_socket_with_create_and_start() {
     require_root!();
     let rt = Runtime::runw();
     let id = rt.id("tty-create");
-    let mut bundle = rt.bundle(&id, &["sh"]);
-    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let bundle = terminal_bundle(&rt, &id, &["sh"]);
     let sock = bundle.path().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let creating = rt.spawn(&[

@@ -47,12 +47,17 @@ pub fn create_locked(
         // Same words as runc, which callers match on.
         bail!("container with id exists: {id}");
     }
-    let relay = start_relay(&bundle, args, root, detach)?;
-    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal());
-    if let (Some(socket), Some(true)) = (&args.console_socket, terminal) {
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if let (Some(socket), true) = (&args.console_socket, terminal) {
         // Without a terminal libcontainer refuses the socket itself, in runc's words.
         crate::fixups::checks::console_socket(socket)?;
     }
+    let relay = start_relay(terminal, args, root, detach)?;
     let console = Console {
         socket: relay
             .as_ref()
@@ -83,20 +88,14 @@ struct Console<'a> {
     detach: bool,
 }
 
-/// Starts relaying the terminal when the container's process wants one and runw is its
-/// console (a foreground `run` without `--console-socket`).
+/// Starts relaying the terminal when the container's process wants one (`terminal`) and runw
+/// is its console (a foreground `run` without `--console-socket`).
 fn start_relay(
-    bundle: &Bundle,
+    terminal: bool,
     args: &CreateArgs,
     root: &Path,
     detach: bool,
 ) -> Result<Option<Relay>> {
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
     if !terminal::relayed(terminal, detach, args.console_socket.as_deref()) {
         return Ok(None);
     }

@@ -71,7 +71,7 @@ impl Runtime {
 }
 
 /// Sends every chunk read from `master` until it reports the terminal closed (EIO).
-fn read_in_background(mut master: File) -> Receiver<Vec<u8>> {
+pub fn read_in_background(mut master: File) -> Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
