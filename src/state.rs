@@ -32,6 +32,10 @@ pub struct Meta {
     pub poststart: Vec<oci_spec::runtime::Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop: Vec<oci_spec::runtime::Hook>,
+    /// The init's start time (fixups/pid_reuse.rs): tells the init from a later process
+    /// that got its pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_start_time: Option<u64>,
 }
 
 impl Meta {

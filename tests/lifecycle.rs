@@ -4,6 +4,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::{Runtime, TIMEOUT};
@@ -486,6 +488,73 @@ fn container_that_exits_by_itself_is_stopped_with_pid_0() {
     assert_eq!(rt.state(&id)["pid"], 0);
     rt.ok(&["delete", &id]);
     rt.assert_clean(&id);
+}
+
+/// A process that took the pid of a stopped container's init (reaped, pid reused) is a
+/// stranger: `state` says stopped, `kill` refuses ("container not running"), `ps` does not
+/// list it, and neither `kill` nor `delete --force` signals it. runc compares the init's
+/// start time; libcontainer alone took the container for running and killed the stranger.
+#[test]
+fn a_reused_init_pid_is_never_signalled() {
+    require_root!();
+    for rt in [Runtime::runw(), Runtime::runc()] {
+        let id = rt.id("pidreuse");
+        let bundle = rt.bundle(&id, &["sh", "-c", "exit 0"]);
+        rt.create(&id, &bundle);
+        let pid = rt.state(&id)["pid"].as_i64().unwrap() as i32;
+        rt.ok(&["start", &id]);
+        rt.wait_status(&id, "stopped", Duration::from_secs(5));
+        assert!(
+            common::wait_for(Duration::from_secs(5), || !Path::new(&format!(
+                "/proc/{pid}"
+            ))
+            .exists()),
+            "{}: the init {pid} was never reaped",
+            rt.name()
+        );
+        let Some(mut stranger) = spawn_with_pid(pid) else {
+            panic!("could not start a process with pid {pid} (ns_last_pid)");
+        };
+        let state = rt.state(&id);
+        assert_eq!(
+            (state["status"].as_str(), state["pid"].as_i64()),
+            (Some("stopped"), Some(0)),
+            "{}: {state}",
+            rt.name()
+        );
+        rt.run(&["kill", &id, "KILL"])
+            .fails_with(&["container not running"]);
+        let ps = rt.run(&["ps", "--format", "json", &id]);
+        assert!(
+            !ps.stdout.contains(&pid.to_string()),
+            "{}: ps lists the stranger {pid}: {ps}",
+            rt.name()
+        );
+        rt.ok(&["delete", "--force", &id]);
+        assert!(
+            stranger.try_wait().unwrap().is_none(),
+            "{}: the process that reused pid {pid} was killed",
+            rt.name()
+        );
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        rt.assert_clean(&id);
+    }
+}
+
+/// Starts `sleep` with exactly `pid`, by setting the pid namespace's last pid just below it
+/// (another process forking meanwhile can take it first: try again).
+fn spawn_with_pid(pid: i32) -> Option<Child> {
+    for _ in 0..100 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let mut child = Command::new("sleep").arg("600").spawn().ok()?;
+        if child.id() as i32 == pid {
+            return Some(child);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    None
 }
 
 #[test]

@@ -161,6 +161,9 @@ fn build(
         workload,
         poststart: hooks.poststart,
         poststop: hooks.poststop,
+        init_start_time: container
+            .pid()
+            .and_then(|pid| fixups::pid_reuse::start_time(pid.as_raw())),
     }
     .save(&container.root)?;
     Ok(container)

@@ -44,6 +44,11 @@
 //! * [`delete::kill_before_delete`]: libcontainer's forced delete removes the cgroup about
 //!   100 ms after SIGKILL whether or not the processes are gone, and fails if they are not.
 //!
+//! Whenever a container is loaded:
+//! * [`pid_reuse::forget_reused_pid`]: libcontainer takes a container to be running while its
+//!   init's pid exists, so once the pid is reused `kill` and `delete --force` signal another
+//!   process; runc compares the init's start time, and so does runw.
+//!
 //! Instead of libcontainer:
 //! * [`pid_file::write`]: libcontainer writes `--pid-file` with a plain write that follows a
 //!   symlink planted at that path (e.g. inside the container's rootfs); runw writes it as runc
@@ -57,6 +62,7 @@ pub mod clones;
 pub mod delete;
 pub mod exec;
 pub mod pid_file;
+pub mod pid_reuse;
 pub mod resources;
 
 use anyhow::{Context, Result};
