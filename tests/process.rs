@@ -234,6 +234,32 @@ fn exec_process_file() {
     assert!(common::alive(pid));
 }
 
+/// `exec --process` reads the file once, as runc does, so a pipe works (`-p <(...)`, a FIFO);
+/// runw used to read it three times before libcontainer read it again, and hung on the
+/// second read of a pipe whose writer had gone.
+#[test]
+fn exec_process_file_is_read_once() {
+    require_root!();
+    for rt in [Runtime::runw(), Runtime::runc()] {
+        let (id, bundle) = rt.sleeper("exec-fifo");
+        let fifo = bundle.path().join("process.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let process = json!({"args": ["sh", "-c", "echo from-a-pipe"], "cwd": "/",
+            "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}});
+        let writer = {
+            let (fifo, text) = (fifo.clone(), process.to_string());
+            std::thread::spawn(move || std::fs::write(fifo, text))
+        };
+        let out = rt.run(&["exec", "--process", fifo.to_str().unwrap(), &id]);
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "from-a-pipe\n"),
+            "{out}"
+        );
+        writer.join().unwrap().unwrap();
+    }
+}
+
 #[test]
 fn exec_into_stopped_container_fails() {
     require_root!();

@@ -43,7 +43,10 @@ pub fn exec(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
 
 fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
     let (user, group) = parse_user(args.user.as_deref())?;
-    crate::fixups::checks::exec(args, user, group)?;
+    // The --process file is read once, here: libcontainer gets runw's copy of it (below), so
+    // what runw checked is what runs, even if the file changes meanwhile.
+    let from_file = args.process.as_deref().map(read_process_file).transpose()?;
+    crate::fixups::checks::exec(args, from_file.as_ref(), user, group)?;
     let env = parse_env(&args.env)?;
     let id = &args.container_id;
     let root = container::ensure_root(&global.root)?;
@@ -63,21 +66,26 @@ fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
         }
         // libcontainer reads the same file to build the exec'd process.
         let spec = Spec::load(container.bundle().join("config.json")).ok();
-        let wasm = plan_workload(&container, args, &env, spec.as_ref(), global)?
-            .map(|w| w.with_preserved_fds(args.preserve_fds));
+        let wasm = plan_workload(
+            &container,
+            args,
+            from_file.as_ref(),
+            &env,
+            spec.as_ref(),
+            global,
+        )?
+        .map(|w| w.with_preserved_fds(args.preserve_fds));
         (StateSnapshot::take(&root, id, &lock)?, wasm, spec)
     };
-    let process_file = match args.tty {
-        true => Some(write_tty_process(
-            args,
-            &env,
-            (user, group),
-            spec.as_ref(),
-            snapshot.root(),
-        )?),
-        false => args.process.clone(),
+    let terminal = args.tty || from_file.as_ref().and_then(|p| p.terminal()) == Some(true);
+    let process_file = match (from_file, args.tty) {
+        (None, false) => None,
+        (Some(process), tty) => Some(write_process(process, tty, snapshot.root())?),
+        (None, true) => {
+            let process = command_line_process(args, &env, (user, group), spec.as_ref())?;
+            Some(write_process(process, true, snapshot.root())?)
+        }
     };
-    let terminal = args.tty || process_file.as_deref().is_some_and(wants_terminal);
     let relay = match terminal::relayed(terminal, args.detach, args.console_socket.as_deref()) {
         true => Some(Relay::start(container::scratch_dir(&root, id, "console"))?),
         false => None,
@@ -119,32 +127,14 @@ fn run_process(args: &ExecArgs, global: &GlobalOpts) -> Result<i32> {
     forward_signals_and_wait(pid, relay.as_ref())
 }
 
-/// Whether the `--process` file asks for a terminal (unreadable files are reported by
-/// libcontainer, which reads it too).
-fn wants_terminal(path: &Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_json::from_str::<Process>(&text).ok())
-        .and_then(|p| p.terminal())
-        .unwrap_or(false)
-}
-
-/// `exec -t`: libcontainer 0.7's exec takes `terminal` from a process file only, so runw
-/// writes one into the exec's private directory: the `--process` file with `terminal` set,
-/// as runc does, or, for a command line, the process libcontainer would build from it
-/// (`TenantContainerBuilder::adapt_spec_for_tenant`) with `terminal` set.
-fn write_tty_process(
-    args: &ExecArgs,
-    env: &HashMap<String, String>,
-    (user, group): (Option<u32>, Option<u32>),
-    spec: Option<&Spec>,
-    dir: &Path,
-) -> Result<PathBuf> {
-    let mut process = match &args.process {
-        Some(path) => read_process_file(path)?,
-        None => command_line_process(args, env, (user, group), spec)?,
-    };
-    process.set_terminal(Some(true));
+/// Writes the process libcontainer's exec is to run into the exec's private directory, with
+/// `terminal` set for `exec -t` (libcontainer 0.7's exec takes `terminal` from a process file
+/// only; runc sets it over a `--process` file too). For a command line, runw writes the
+/// process libcontainer would build from it (`TenantContainerBuilder::adapt_spec_for_tenant`).
+fn write_process(mut process: Process, tty: bool, dir: &Path) -> Result<PathBuf> {
+    if tty {
+        process.set_terminal(Some(true));
+    }
     let path = dir.join("process.json");
     std::fs::write(&path, serde_json::to_vec(&process)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -240,6 +230,7 @@ fn exec_capabilities(
 fn plan_workload(
     container: &Container,
     args: &ExecArgs,
+    from_file: Option<&Process>,
     env: &HashMap<String, String>,
     spec: Option<&Spec>,
     global: &GlobalOpts,
@@ -247,7 +238,10 @@ fn plan_workload(
     let Some(pid) = container.pid() else {
         return Ok(None);
     };
-    let process = exec_process(args, env, spec)?;
+    let process = match from_file {
+        Some(process) => process.clone(),
+        None => exec_process(args, env, spec)?,
+    };
     let settings = wasm::Settings::from_global(global)?;
     let wasm_init = Meta::load(&container.root).is_some_and(|m| m.workload.starts_with("wasm"));
     wasm::plan(
@@ -260,16 +254,13 @@ fn plan_workload(
     )
 }
 
-/// The process libcontainer will run: `--process` or the command line over the container's
-/// environment.
+/// The process libcontainer builds from the command line: its arguments over the
+/// container's environment.
 fn exec_process(
     args: &ExecArgs,
     env: &HashMap<String, String>,
     spec: Option<&Spec>,
 ) -> Result<Process> {
-    if let Some(path) = &args.process {
-        return read_process_file(path);
-    }
     let mut vars: Vec<String> = spec
         .and_then(|s| s.process().as_ref())
         .and_then(|p| p.env().clone())

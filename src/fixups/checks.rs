@@ -192,16 +192,17 @@ pub fn console_socket(path: &Path) -> Result<()> {
     }
 }
 
-/// Checks what `exec` will run: the `--process` file, or the command line's `--user` (parsed
-/// into `user` and `group`), `--additional-gids`, `--cwd` and `--apparmor`.
-pub fn exec(args: &ExecArgs, user: Option<u32>, group: Option<u32>) -> Result<()> {
-    if let Some(path) = &args.process {
-        // An unreadable or invalid file is reported where it is parsed.
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if let Ok(p) = serde_json::from_str::<Process>(&text) {
-            return process(&p, &format!("{}: process", path.display()));
-        }
-        return Ok(());
+/// Checks what `exec` will run: the `--process` file's process (`from_file`, as parsed), or
+/// the command line's `--user` (parsed into `user` and `group`), `--additional-gids`, `--cwd`
+/// and `--apparmor`.
+pub fn exec(
+    args: &ExecArgs,
+    from_file: Option<&Process>,
+    user: Option<u32>,
+    group: Option<u32>,
+) -> Result<()> {
+    if let (Some(path), Some(p)) = (&args.process, from_file) {
+        return process(p, &format!("{}: process", path.display()));
     }
     exec_overrides(
         user,
