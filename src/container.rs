@@ -224,7 +224,13 @@ impl ContainerLock {
     /// the processes in its cgroup, the cgroup and the state directory. Best effort.
     pub fn remove_unfinished(&self) {
         if let Some(intent) = self.recorded() {
-            crate::fixups::delete::remove_cgroup(intent.cgroup_path, intent.systemd, &self.id());
+            use crate::fixups::delete::{remove_cgroup, wait_for_setup_clones};
+            let id = self.id();
+            remove_cgroup(intent.cgroup_path.clone(), intent.systemd, &id);
+            // A clone of the killed create may make the cgroup again on its way out.
+            if wait_for_setup_clones(&id) {
+                remove_cgroup(intent.cgroup_path, intent.systemd, &id);
+            }
         }
         if self.container_dir.exists() {
             let _ = std::fs::remove_dir_all(&self.container_dir);

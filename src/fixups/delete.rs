@@ -74,6 +74,39 @@ pub fn remove_cgroup(cgroup_path: std::path::PathBuf, systemd: bool, id: &str) {
     let _ = manager.remove();
 }
 
+/// Waits, for at most [`GRACE`], until no set-up clone of a killed create of container `id`
+/// is left, and says whether there was one. A create killed while its intermediate
+/// (`runw:[1:INTER]`) waits in the kernel for the cgroup lock (uninterruptibly, for seconds
+/// on a loaded host) leaves that clone behind with its parent-death signal pending: it makes
+/// the container's cgroup directory after `delete --force` removed it, and only then dies.
+/// The clones carry runw's command line, which names the container. They are not signalled
+/// here (one of another `--root` with the same id would be a stranger's): the intermediate
+/// is dying, and an init has been killed with the cgroup's processes.
+pub fn wait_for_setup_clones(id: &str) -> bool {
+    let deadline = Instant::now() + GRACE;
+    let mut found = false;
+    while setup_clone_exists(id) && Instant::now() < deadline {
+        found = true;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    found
+}
+
+fn setup_clone_exists(id: &str) -> bool {
+    let Ok(processes) = procfs::process::all_processes() else {
+        return false;
+    };
+    let me = std::process::id() as i32;
+    processes.flatten().any(|process| {
+        process.pid != me
+            && std::fs::read_to_string(format!("/proc/{}/comm", process.pid))
+                .is_ok_and(|comm| comm.starts_with("runw:["))
+            && process
+                .cmdline()
+                .is_ok_and(|args| args.iter().any(|arg| arg == id))
+    })
+}
+
 fn manager(cgroup_path: std::path::PathBuf, systemd: bool, id: &str) -> Result<AnyCgroupManager> {
     Ok(libcgroups::common::create_cgroup_manager(CgroupConfig {
         cgroup_path,

@@ -43,6 +43,8 @@
 //! Before `delete`:
 //! * [`delete::kill_before_delete`]: libcontainer's forced delete removes the cgroup about
 //!   100 ms after SIGKILL whether or not the processes are gone, and fails if they are not.
+//! * [`delete::wait_for_setup_clones`]: after a killed create, libcontainer's intermediate
+//!   can make the container's cgroup after `delete --force` removed it (runw waits for it).
 //!
 //! Whenever a container is loaded:
 //! * [`pid_reuse::forget_reused_pid`]: libcontainer takes a container to be running while its
