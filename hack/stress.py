@@ -14,6 +14,7 @@ Standard library only. Run as root: hack/stress.sh (a thin wrapper) or directly.
 import argparse
 import concurrent.futures
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -27,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUSYBOX = "/bin/busybox"
@@ -36,7 +38,7 @@ MARK_VAR = "RUNW_STRESS_MARK"  # in the environment of the driver, runtimes and 
 
 SCALES = {
     # ci: the whole suite against runw alone in about 4 minutes on a 2-core VM.
-    "ci": dict(seq=50, conc=20, conc_rounds=2, kill_trials=8, pidreuse=1, ctr=40, ctr_par=20),
+    "ci": dict(seq=100, conc=20, conc_rounds=2, kill_trials=10, pidreuse=1, ctr=40, ctr_par=20),
     # full: the issue's numbers.
     "full": dict(seq=1000, conc=100, conc_rounds=3, kill_trials=50, pidreuse=5, ctr=500,
                  ctr_par=20),
@@ -65,8 +67,14 @@ class Result:
         return ""
 
     def describe(self):
+        """`exit N: <error line>`; a `state` that worked shows the status instead."""
         if self.code == -1:
             return "timeout"
+        if self.code == 0:
+            try:
+                return "exit 0, status " + json.loads(self.out)["status"]
+            except (ValueError, KeyError, TypeError):
+                return "exit 0"
         line = self.error_line()
         return f"exit {self.code}" + (f": `{line}`" if line else "")
 
@@ -162,9 +170,15 @@ def pids_in_cgroup_dir(d):
 
 
 def process_info(pid):
+    """`pid comm (state S, ppid P, wchan W, cgroup C): command line`, for the report."""
     comm = read(f"/proc/{pid}/comm").strip()
     cmd = read(f"/proc/{pid}/cmdline", "rb").replace(b"\0", b" ").decode(errors="replace")
-    return f"{pid} {comm}: {cmd.strip()[:120]}"
+    status = dict(l.split(":\t", 1) for l in read(f"/proc/{pid}/status").splitlines()
+                  if ":\t" in l)
+    cg = next((l.split(":", 2)[2] for l in read(f"/proc/{pid}/cgroup").splitlines()
+               if ":pids:" in l or l.startswith("0::")), "?")
+    return (f"{pid} {comm} (state {status.get('State', '?')[:1]}, ppid {status.get('PPid')}, "
+            f"wchan {read(f'/proc/{pid}/wchan')}, cgroup {cg}): {cmd.strip()[:100]}")
 
 
 def marked_processes(mark, needles=(), exclude=()):
@@ -474,8 +488,13 @@ class Scope:
         this scope."""
         found = Leaks()
         procs = marked_processes(self.suite.mark, needles, exclude)
-        procs = {p: d for p, d in procs.items() if not wait_gone([p], 2.0)} if procs else {}
-        procs = {p: d for p, d in procs.items() if os.path.exists(f"/proc/{p}")}
+        if ids is not None:
+            procs = {p: d for p, d in procs.items() if any(i in d for i in ids) or
+                     f"/{self.group}/" in read(f"/proc/{p}/cgroup")}
+        # A runtime's orphaned clone can sit in the kernel (D state: a cgroup write waiting
+        # for an RCU grace period) for seconds after a SIGKILL; only what stays is a leak.
+        lingering = set(wait_gone(list(procs), 10.0))
+        procs = {p: d for p, d in procs.items() if p in lingering}
         found.add("process", procs.values())
         for p in procs:
             try:
@@ -506,7 +525,12 @@ class Scope:
                     dirs.append(os.path.join(root, name))
         if ids is not None:
             dirs = [d for d in dirs if any(i in d for i in ids)]
-        found.add("cgroup", dirs)
+        # One leak per cgroup, whatever the number of hierarchies it is left in.
+        by_rel = {}
+        for d in dirs:
+            root = next(r for r in cgroup_mounts() if d.startswith(r + "/"))
+            by_rel.setdefault(d[len(root):], []).append(os.path.basename(root))
+        found.add("cgroup", (f"{rel} (in {', '.join(h)})" for rel, h in sorted(by_rel.items())))
         for d in dirs:
             kill_dir_tree(d)
         for d in sorted(dirs, key=len, reverse=True):
@@ -827,13 +851,14 @@ def with_root_mount(sc, tag, options, fill):
                    check=True)
     try:
         if fill:
-            with open(os.path.join(mnt, "filler"), "wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * 4096)
-                        f.flush()
-                except OSError:
-                    pass
+            fd = os.open(os.path.join(mnt, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            except OSError:  # ENOSPC: full
+                pass
+            finally:
+                os.close(fd)
         if options:
             subprocess.run(["mount", "-o", f"remount,{options}", mnt], check=True)
         cid = sc.new_id(tag)
@@ -914,7 +939,7 @@ def spawn_with_pid(pid, tries=5000):
 
 def victim_alive(pid):
     """Not signalled: the victim (our child) has neither exited nor stopped."""
-    done, status = os.waitpid(pid, os.WNOHANG)
+    done, _ = os.waitpid(pid, os.WNOHANG)
     return done == 0
 
 
@@ -986,7 +1011,6 @@ def oci_archive(path, name, files, entrypoint, cmd):
                 ti.size, ti.mode = len(v[0]), v[1]
                 t.addfile(ti, io.BytesIO(v[0]))
     layer_tar = layer_io.getvalue()
-    import gzip
     layer = gzip.compress(layer_tar, 1, mtime=0)
     sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()  # noqa: E731
     cfg = {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "WorkingDir": "/"}
@@ -1197,7 +1221,6 @@ class Suite:
                     scenario_pidreuse(sc, s["pidreuse"])
             except Exception as e:  # a broken scenario is a failure, not a crashed suite
                 sc.fail("scenario aborted", f"{type(e).__name__}: {e}")
-                import traceback
                 traceback.print_exc()
             sc.finish()
             sc.secs = time.monotonic() - t0
@@ -1220,13 +1243,11 @@ class Suite:
                     scenario_ctr(sc, self.scale["ctr"], self.scale["ctr_par"], daemon, images)
                 except Exception as e:
                     sc.fail("scenario aborted", f"{type(e).__name__}: {e}")
-                shims = [p for p, d in marked_processes(self.mark, (daemon.sock,),
-                                                        (daemon.proc.pid,)).items()]
+                # The shims are found by their command line (-address <our socket>).
                 sc.finish(exclude=(daemon.proc.pid,), needles=(daemon.sock,))
                 sc.secs = time.monotonic() - t0
                 log(f"ctr on {rt.label}: {sc.trials} runs, {len(sc.failures)} failures, "
                     f"leaks {sc.leaks.summary()} ({sc.secs:.0f} s)")
-                del shims
         finally:
             for img in ("localhost/runw-stress/busybox:latest",
                         "localhost/runw-stress/wasm:latest"):
