@@ -210,6 +210,7 @@ class Snapshot:
         self.mounts = mount_points()
         self.fds = fd_count()
         self.mem = meminfo()
+        self.load = os.getloadavg()[0]
 
 
 class Leaks:
@@ -565,6 +566,7 @@ class Scope:
         after = meminfo()
         self.mem = {k: after[k] - self.snapshot.mem[k]
                     for k in ("MemAvailable", "Slab", "Shmem")}
+        self.load = (self.snapshot.load, os.getloadavg()[0])
 
 
 # ------------------------------------------------------------------ scenarios -------------
@@ -683,14 +685,18 @@ def scenario_concurrent(sc, n, rounds):
     sc.extra["round_secs"] = round_secs
 
 
-def kill_trial_setup(sc, op):
-    """Brings a fresh container to the state `op` starts from; returns (id, argv) or None."""
-    cid = sc.new_id(op[:2])
-    long_b = sc.suite.bundles.make(cid, sc.group, Bundles.LINUX_SLEEP)
+def kill_trial_setup(sc, kind, op):
+    """Brings a fresh container (kind Linux or Wasm) to the state `op` starts from; returns
+    (id, argv) or None."""
+    cid = sc.new_id(kind[0].lower() + op[:2])
+    wasm = kind == "Wasm"
+    echo = Bundles.WASM_ECHO if wasm else Bundles.LINUX_ECHO
+    long_b = sc.suite.bundles.make(cid, sc.group, Bundles.WASM_SLEEP if wasm
+                                   else Bundles.LINUX_SLEEP)
     if op == "create":
         return cid, ("create", "--bundle", long_b, cid)
     if op == "run":
-        b = sc.suite.bundles.make(cid, sc.group, Bundles.LINUX_ECHO)
+        b = sc.suite.bundles.make(cid, sc.group, echo)
         return cid, ("run", "--bundle", b, cid)
     r = sc.rt_run("create", "--bundle", long_b, cid)
     if r.code != 0:
@@ -703,19 +709,19 @@ def kill_trial_setup(sc, op):
         sc.fail(f"{op} setup start", r.describe())
         return None
     if op == "exec":
-        return cid, ("exec", cid, *Bundles.LINUX_ECHO)
+        return cid, ("exec", cid, *echo)
     return cid, ("delete", "--force", cid)  # op == "delete": a running container
 
 
 def scenario_sigkill(sc, trials, rng):
     """SIGKILL of the runtime at a random point of each command, then `delete -f`."""
-    ops = ["create", "start", "exec", "run", "delete"]
     per_op = {}
-    for op in ops:
+    for kind, op in [(k, o) for k in (["Linux", "Wasm"] if sc.rt.wasm else ["Linux"])
+                     for o in ("create", "start", "exec", "run", "delete")]:
         # The command's duration, measured un-killed, bounds the random delay.
         durs = []
         for _ in range(3):
-            setup = kill_trial_setup(sc, op)
+            setup = kill_trial_setup(sc, kind, op)
             if setup:
                 cid, argv = setup
                 durs.append(sc.rt_run(*argv).secs)
@@ -724,7 +730,7 @@ def scenario_sigkill(sc, trials, rng):
         dur = statistics.median(durs) if durs else 0.05
         stats = dict(trials=0, killed=0, survived=0, leaks=Leaks(), dur=dur, delete_fail=0)
         for _ in range(trials):
-            setup = kill_trial_setup(sc, op)
+            setup = kill_trial_setup(sc, kind, op)
             if not setup:
                 continue
             cid, argv = setup
@@ -742,18 +748,17 @@ def scenario_sigkill(sc, trials, rng):
             left = sc.check_leftovers(ids=[cid])
             if r.code != 0 and left.kinds.get("state"):
                 stats["delete_fail"] += 1
-                sc.fail(f"delete -f after SIGKILL of {op}", r.describe())
-            if left.total() == 0 and not (r.code != 0 and left.kinds.get("state")):
+                sc.fail(f"delete -f after SIGKILL of {kind} {op}", r.describe())
+            if left.total() == 0:
                 stats["survived"] += 1
             else:
-                if left.total():
-                    log(f"  {sc.group}: {op} killed after {delay * 1000:.0f} ms: left "
-                        f"{left.summary()}")
+                log(f"  {sc.group}: {kind} {op} killed after {delay * 1000:.0f} ms: left "
+                    f"{left.summary()}")
             stats["leaks"].merge(left)
             sc.leaks.merge(left)
             sc.suite.bundles.remove(cid)
-        per_op[op] = stats
-        log(f"  {sc.group}: {op}: {stats['survived']}/{stats['trials']} clean "
+        per_op[f"{kind} {op}"] = stats
+        log(f"  {sc.group}: {kind} {op}: {stats['survived']}/{stats['trials']} clean "
             f"({stats['killed']} killed, command ~{dur * 1000:.0f} ms)")
     sc.extra["per_op"] = per_op
 
@@ -779,8 +784,9 @@ def fault_record(sc, case, steps, clean_leaks, expect_error=()):
              leaks=clean_leaks.summary()))
 
 
-def running_container(sc, tag, rootfs=None, cgroup=None):
-    cid = sc.new_id(tag)
+def running_container(sc, tag, rootfs=None, cgroup=None, cid=None):
+    """A container running `sleep 1000` (run --detach); returns its id, None on failure."""
+    cid = cid or sc.new_id(tag)
     b = sc.suite.bundles.make(cid, sc.group, Bundles.LINUX_SLEEP, rootfs=rootfs, cgroup=cgroup)
     r = sc.rt_run("run", "--detach", "--bundle", b, cid)
     if r.code != 0:
@@ -832,7 +838,7 @@ def fault_cgroup_parent_removed(sc):
     case = "cgroup and its parent removed"
     cid = sc.new_id("cg")
     parent = f"/{CGROUP_TOP}/{sc.group}/parent-{cid}"
-    cid = running_container(sc, "cg", cgroup=f"{parent}/{cid}")
+    cid = running_container(sc, "cg", cgroup=f"{parent}/{cid}", cid=cid)
     if not cid:
         return
     kill_cgroup_tree(parent)
@@ -939,11 +945,16 @@ def spawn_with_pid(pid, tries=5000):
 
 def victim_alive(pid):
     """Not signalled: the victim (our child) has neither exited nor stopped."""
-    done, _ = os.waitpid(pid, os.WNOHANG)
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # already reaped here
+        return False
     return done == 0
 
 
 def scenario_pidreuse(sc, trials):
+    """The init of a stopped container, its pid now another process's: `kill`, `ps` and
+    `delete -f` must leave that process alone (runc compares the process start time)."""
     rows = []
     for _ in range(trials):
         sc.trials += 1
@@ -1345,15 +1356,19 @@ def write_report(suite, total_secs, path):
         w("| Command | " + " | ".join(f"{rt.label}: clean / trials (killed), leaks" for rt in rts)
           + " |")
         w("|---|" + "---|" * len(rts))
-        for op in ("create", "start", "exec", "run", "delete"):
+        keys = []
+        for rt in rts:
+            sc = by.get(("sigkill", rt.label))
+            keys += [k for k in (sc.extra.get("per_op", {}) if sc else {}) if k not in keys]
+        for key in keys:
             cells = []
             for rt in rts:
                 sc = by.get(("sigkill", rt.label))
-                st = sc.extra.get("per_op", {}).get(op) if sc else None
-                cells.append("-" if not st else
-                             f"{st['survived']} / {st['trials']} ({st['killed']}), "
+                st = sc.extra.get("per_op", {}).get(key) if sc else None
+                cells.append(("n/a (no Wasm)" if key.startswith("Wasm") else "-") if not st
+                             else f"{st['survived']} / {st['trials']} ({st['killed']}), "
                              f"{st['leaks'].summary()} [~{st['dur'] * 1000:.0f} ms]")
-            w(f"| {op}{' --force (running)' if op == 'delete' else ''} | " +
+            w(f"| {key}{' --force (running)' if key.endswith('delete') else ''} | " +
               " | ".join(cells) + " |")
         w("")
 
@@ -1416,9 +1431,11 @@ def write_report(suite, total_secs, path):
             w(f"| {kind} | " + " | ".join(cells) + " |")
         w("")
 
-    w("## Host memory (kB, after - before; reported, not judged)\n")
-    w("| Scenario | " + " | ".join(f"{rt.label}: MemAvailable / Slab / Shmem" for rt in rts) +
-      " |")
+    w("## Host memory and load\n")
+    w("Memory in kB, after - before (reported, not judged); load = 1-minute load average at "
+      "the scenario's start and end (other work on the host shows here).\n")
+    w("| Scenario | " + " | ".join(f"{rt.label}: MemAvailable / Slab / Shmem, load" for rt in rts)
+      + " |")
     w("|---|" + "---|" * len(rts))
     for s in scenarios:
         cells = []
@@ -1426,7 +1443,8 @@ def write_report(suite, total_secs, path):
             sc = by.get((s, rt.label))
             m = getattr(sc, "mem", None) if sc else None
             cells.append("-" if not m else
-                         f"{m['MemAvailable']:+d} / {m['Slab']:+d} / {m['Shmem']:+d}")
+                         f"{m['MemAvailable']:+d} / {m['Slab']:+d} / {m['Shmem']:+d}, "
+                         f"{sc.load[0]:.1f} -> {sc.load[1]:.1f}")
         w(f"| {s} | " + " | ".join(cells) + " |")
     w("")
 
