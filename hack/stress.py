@@ -980,13 +980,15 @@ def scenario_pidreuse(sc, trials):
         for name, argv in (("kill", ("kill", cid, "KILL")), ("ps", ("ps", cid)),
                            ("delete -f", ("delete", "--force", cid))):
             r = sc.rt_run(*argv)
+            time.sleep(0.2)  # a SIGKILLed process takes a moment to become a zombie
             listed = name == "ps" and any(line.split()[1:2] == [str(pid)] or
                                           line.split()[:1] == [str(pid)]
                                           for line in r.out.splitlines()[1:])
             alive = victim_alive(victim)
             row["steps"].append((name, r.describe() + (" (lists the pid)" if listed else "")))
             if not alive or listed:
-                row["signalled"].append(name)
+                row["signalled"].append(f"{name} {'signalled' if not alive else 'listed'} "
+                                        f"the other process")
                 sc.fail(f"pid reuse: {name}", "signalled the other process" if not alive
                         else f"lists pid {pid} (another process)")
             if not alive:
@@ -1402,8 +1404,7 @@ def write_report(suite, total_secs, path):
             sc = by.get(("pidreuse", rt.label))
             for row in (sc.extra.get("pidreuse", []) if sc else []):
                 verdict = ("PASS" if not row["signalled"] else
-                           "**FAIL: " + ", ".join(row["signalled"]) +
-                           " signalled or listed the other process**")
+                           "**FAIL: " + "; ".join(row["signalled"]) + "**")
                 w(f"- {rt.label}, pid {row['pid']}: {verdict}; " + "; ".join(
                     f"{n}: {d}" for n, d in row["steps"]))
         w("")
