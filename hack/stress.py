@@ -32,7 +32,7 @@ import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUSYBOX = "/bin/busybox"
-CGROUP_TOP = "runw-stress"  # every container's cgroupsPath is /runw-stress/<group>/<id>
+CGROUP_TOP = "runw-stress"  # cgroupsPath: /runw-stress/<mark>/<scenario>-<runtime>/<id>
 TIMEOUT = 60  # seconds for one runtime command; a hang is a failure, never a stuck suite
 MARK_VAR = "RUNW_STRESS_MARK"  # in the environment of the driver, runtimes and containers
 
@@ -196,7 +196,7 @@ def marked_processes(mark, needles=(), exclude=()):
         cg = read(f"/proc/{pid}/cgroup")
         env = read(f"/proc/{pid}/environ", "rb")
         cmd = read(f"/proc/{pid}/cmdline", "rb")
-        ours = f":/{CGROUP_TOP}/" in cg or mark.encode() in env
+        ours = f":/{CGROUP_TOP}/{mark}/" in cg or mark.encode() in env
         ours = ours or any(n.encode() in cmd for n in needles)
         if ours and read(f"/proc/{pid}/stat").split(") ")[-1][:1] not in ("Z", "X", ""):
             found[pid] = process_info(pid)
@@ -262,15 +262,13 @@ def kill_cgroup_tree(rel):
         kill_dir_tree(os.path.join(root, rel.strip("/")))
 
 
-def remove_cgroup_tree(rel, keep_top=False):
+def remove_cgroup_tree(rel):
     """Removes cgroup `rel` (and below) in every hierarchy; retries while processes exit."""
     for _ in range(100):
         left = []
         for root in cgroup_mounts():
             top = os.path.join(root, rel.strip("/"))
             for dirpath, _, _ in os.walk(top, topdown=False):
-                if keep_top and dirpath == top:
-                    continue
                 try:
                     os.rmdir(dirpath)
                 except FileNotFoundError:
@@ -405,13 +403,14 @@ class Bundles:
         self.template["process"]["env"].append(f"{MARK_VAR}={mark}")
         self.template["root"]["readonly"] = True
 
-    def make(self, cid, group, args, rootfs=None, cgroup=None):
-        """Writes <bundles>/<cid>/config.json; returns the bundle directory."""
+    def make(self, cid, parent, args, rootfs=None, cgroup=None):
+        """Writes <bundles>/<cid>/config.json (cgroupsPath: `cgroup`, else <parent>/<cid>);
+        returns the bundle directory."""
         conf = json.loads(json.dumps(self.template))
         conf["process"]["args"] = args
         wasm = args[0].endswith(".wasm")
         conf["root"]["path"] = rootfs or (self.wasm_root if wasm else self.linux_root)
-        conf["linux"]["cgroupsPath"] = cgroup or f"/{CGROUP_TOP}/{group}/{cid}"
+        conf["linux"]["cgroupsPath"] = cgroup or f"{parent}/{cid}"
         b = os.path.join(self.dir, cid)
         os.makedirs(b, exist_ok=True)
         with open(os.path.join(b, "config.json"), "w") as f:
@@ -443,6 +442,7 @@ class Scope:
     def __init__(self, suite, scenario, rt):
         self.suite, self.scenario, self.rt = suite, scenario, rt
         self.group = f"{scenario}-{rt.label}"
+        self.cgroup = f"/{CGROUP_TOP}/{suite.mark}/{self.group}"  # the scope's cgroup parent
         self.root = os.path.join(suite.work, "root", self.group)
         os.makedirs(self.root, exist_ok=True)
         self.prefix = f"{suite.mark}-{scenario[:4]}-{rt.label}"
@@ -491,7 +491,7 @@ class Scope:
         procs = marked_processes(self.suite.mark, needles, exclude)
         if ids is not None:
             procs = {p: d for p, d in procs.items() if any(i in d for i in ids) or
-                     f"/{self.group}/" in read(f"/proc/{p}/cgroup")}
+                     f"{self.cgroup}/" in read(f"/proc/{p}/cgroup")}
         # A runtime's orphaned clone can sit in the kernel (D state: a cgroup write waiting
         # for an RCU grace period) for seconds after a SIGKILL; only what stays is a leak.
         lingering = set(wait_gone(list(procs), 10.0))
@@ -517,7 +517,7 @@ class Scope:
                     os.unlink(path)
                 except OSError:
                     pass
-        rel = f"/{CGROUP_TOP}/{self.group}"
+        rel = self.cgroup
         dirs = cgroup_dirs_below(rel)
         # runtimes' default cgroup names (no cgroupsPath, or libcontainer's :youki:<id>)
         for root in cgroup_mounts():
@@ -558,7 +558,7 @@ class Scope:
     def finish(self, exclude=(), needles=()):
         """End of the scenario: leftovers, driver descriptors, memory."""
         self.leaks.merge(self.check_leftovers(exclude=exclude, needles=needles))
-        remove_cgroup_tree(f"/{CGROUP_TOP}/{self.group}")
+        remove_cgroup_tree(self.cgroup)
         fds = fd_count()
         if fds > self.snapshot.fds:
             self.leaks.add("driver fd", [f"{fds - self.snapshot.fds} more open descriptors"
@@ -574,7 +574,7 @@ class Scope:
 def lifecycle_cswd(sc, kind, args):
     """create, start, wait (poll `state` until stopped), delete: returns seconds or None."""
     cid = sc.new_id(kind[0])
-    b = sc.suite.bundles.make(cid, sc.group, args)
+    b = sc.suite.bundles.make(cid, sc.cgroup, args)
     out = tempfile.TemporaryFile()
     t0 = time.monotonic()
     ok = True
@@ -605,7 +605,7 @@ def lifecycle_cswd(sc, kind, args):
 def lifecycle_run(sc, kind, args):
     """`run` in the foreground (create, start, wait, delete in one command)."""
     cid = sc.new_id(kind[0])
-    b = sc.suite.bundles.make(cid, sc.group, args)
+    b = sc.suite.bundles.make(cid, sc.cgroup, args)
     r = sc.rt_run("run", "--bundle", b, cid)
     sc.suite.bundles.remove(cid)
     if r.code != 0 or r.out.strip() != "ok":
@@ -648,7 +648,7 @@ def scenario_concurrent(sc, n, rounds):
             cid = sc.new_id("w" if wasm else "l")
             args = Bundles.WASM_SLEEP if wasm else Bundles.LINUX_SLEEP
             conts.append(dict(id=cid, wasm=wasm, ok=True,
-                              bundle=sc.suite.bundles.make(cid, sc.group, args)))
+                              bundle=sc.suite.bundles.make(cid, sc.cgroup, args)))
         sc.trials += n
         t0 = time.monotonic()
 
@@ -691,12 +691,12 @@ def kill_trial_setup(sc, kind, op):
     cid = sc.new_id(kind[0].lower() + op[:2])
     wasm = kind == "Wasm"
     echo = Bundles.WASM_ECHO if wasm else Bundles.LINUX_ECHO
-    long_b = sc.suite.bundles.make(cid, sc.group, Bundles.WASM_SLEEP if wasm
+    long_b = sc.suite.bundles.make(cid, sc.cgroup, Bundles.WASM_SLEEP if wasm
                                    else Bundles.LINUX_SLEEP)
     if op == "create":
         return cid, ("create", "--bundle", long_b, cid)
     if op == "run":
-        b = sc.suite.bundles.make(cid, sc.group, echo)
+        b = sc.suite.bundles.make(cid, sc.cgroup, echo)
         return cid, ("run", "--bundle", b, cid)
     r = sc.rt_run("create", "--bundle", long_b, cid)
     if r.code != 0:
@@ -728,7 +728,7 @@ def scenario_sigkill(sc, trials, rng):
                 sc.rt_run("delete", "--force", cid)
                 sc.suite.bundles.remove(cid)
         dur = statistics.median(durs) if durs else 0.05
-        stats = dict(trials=0, killed=0, survived=0, leaks=Leaks(), dur=dur, delete_fail=0)
+        stats = dict(trials=0, killed=0, survived=0, leaks=Leaks(), dur=dur)
         for _ in range(trials):
             setup = kill_trial_setup(sc, kind, op)
             if not setup:
@@ -747,7 +747,6 @@ def scenario_sigkill(sc, trials, rng):
             r = sc.rt_run("delete", "--force", cid)
             left = sc.check_leftovers(ids=[cid])
             if r.code != 0 and left.kinds.get("state"):
-                stats["delete_fail"] += 1
                 sc.fail(f"delete -f after SIGKILL of {kind} {op}", r.describe())
             if left.total() == 0:
                 stats["survived"] += 1
@@ -787,7 +786,7 @@ def fault_record(sc, case, steps, clean_leaks, expect_error=()):
 def running_container(sc, tag, rootfs=None, cgroup=None, cid=None):
     """A container running `sleep 1000` (run --detach); returns its id, None on failure."""
     cid = cid or sc.new_id(tag)
-    b = sc.suite.bundles.make(cid, sc.group, Bundles.LINUX_SLEEP, rootfs=rootfs, cgroup=cgroup)
+    b = sc.suite.bundles.make(cid, sc.cgroup, Bundles.LINUX_SLEEP, rootfs=rootfs, cgroup=cgroup)
     r = sc.rt_run("run", "--detach", "--bundle", b, cid)
     if r.code != 0:
         sc.fail(f"{tag} setup", r.describe())
@@ -806,7 +805,7 @@ def init_pid(sc, cid):
 def fault_init_killed(sc):
     case = "init killed between create and start"
     cid = sc.new_id("ik")
-    b = sc.suite.bundles.make(cid, sc.group, Bundles.LINUX_SLEEP)
+    b = sc.suite.bundles.make(cid, sc.cgroup, Bundles.LINUX_SLEEP)
     steps = [("create", sc.rt_run("create", "--bundle", b, cid))]
     pid = init_pid(sc, cid)
     if pid > 0:
@@ -837,7 +836,7 @@ def fault_cgroup_parent_removed(sc):
     removed in every hierarchy (as an administrator's cleanup or a cgroup manager could)."""
     case = "cgroup and its parent removed"
     cid = sc.new_id("cg")
-    parent = f"/{CGROUP_TOP}/{sc.group}/parent-{cid}"
+    parent = f"{sc.cgroup}/parent-{cid}"
     cid = running_container(sc, "cg", cgroup=f"{parent}/{cid}", cid=cid)
     if not cid:
         return
@@ -868,7 +867,7 @@ def with_root_mount(sc, tag, options, fill):
         if options:
             subprocess.run(["mount", "-o", f"remount,{options}", mnt], check=True)
         cid = sc.new_id(tag)
-        b = sc.suite.bundles.make(cid, sc.group, Bundles.LINUX_SLEEP)
+        b = sc.suite.bundles.make(cid, sc.cgroup, Bundles.LINUX_SLEEP)
         root = os.path.join(mnt, "root") if not options else mnt
         cmd = lambda *a: run(sc.rt.cmd(root, *a))  # noqa: E731
         steps = [("create", cmd("create", "--bundle", b, cid)),
@@ -1146,7 +1145,7 @@ def scenario_ctr(sc, n, par, daemon, images):
         kind, image, args, i = job
         cid = f"{sc.prefix}-{kind[0].lower()}{i}"
         r = daemon.ctr("run", "--rm", "--runc-binary", sc.rt.path, "--runc-root", ctr_root,
-                       "--cgroup", f"/{CGROUP_TOP}/{sc.group}/{cid}", image, cid, *args,
+                       "--cgroup", f"{sc.cgroup}/{cid}", image, cid, *args,
                        timeout=120)
         if r.code != 0 or r.out.strip() != "ok":
             sc.fail(f"ctr run {kind}", r.describe() + f" stdout {r.out[:60]!r}")
@@ -1479,7 +1478,12 @@ def write_report(suite, total_secs, path):
 
 def cleanup(suite):
     """Whatever is left of the suite: cgroups, mounts, the work directory."""
-    remove_cgroup_tree(f"/{CGROUP_TOP}")
+    remove_cgroup_tree(f"/{CGROUP_TOP}/{suite.mark}")
+    try:  # the top, unless another run is using it
+        for root in cgroup_mounts():
+            os.rmdir(os.path.join(root, CGROUP_TOP))
+    except OSError:
+        pass
     for m in sorted((m for m in mount_points() if m.startswith(suite.work)), reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)
     shutil.rmtree(suite.work, ignore_errors=True)
