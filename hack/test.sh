@@ -47,6 +47,12 @@ DOCS_RS=1 cargo clippy --release --features wasmedge -- -D warnings
 step "cargo test --release --no-fail-fast"
 cargo test --release --workspace --no-fail-fast
 
+# Stress and fault suite (docs/reliability.md): lifecycles in a row and at once, SIGKILL of
+# runw mid-command, fault cases, PID reuse, ctr run through the stock shim; any failure or
+# leftover of runw fails (about a minute here). Not in the cgroup v2 lane.
+step "stress and fault suite (hack/stress.sh --scale ci)"
+hack/stress.sh --scale ci --runtime target/release/runw --report target/stress-ci.md
+
 # runtime-tests cases that skip on this machine (cgroup v1 hybrid, see "Results on this
 # machine" in docs/conformance.md). runw must pass every other case; any other skip, a skip
 # that no longer happens, or an incomplete run fails (hack/runtime-tests-verdict.sh). The

@@ -659,3 +659,54 @@ fn stdout_on_a_closed_pipe() {
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{out:?}");
 }
+
+/// A tmpfs mounted read-only at a path for the life of the value.
+struct ReadOnlyTmpfs(std::path::PathBuf);
+
+impl ReadOnlyTmpfs {
+    fn mount(path: &std::path::Path) -> ReadOnlyTmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "mount a read-only tmpfs at {}",
+            path.display()
+        );
+        ReadOnlyTmpfs(path.to_path_buf())
+    }
+}
+
+impl Drop for ReadOnlyTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// `delete --force` of a container that does not exist succeeds, as runc's does, even with
+/// `--root` on a read-only filesystem (runw failed: "cannot open lock ...: Read-only file
+/// system", because it made the container's lock file first); a plain `delete` says the
+/// container does not exist. Found by hack/stress.sh (faults).
+#[test]
+fn delete_missing_container_on_a_read_only_root() {
+    require_root!();
+    for rt in [Runtime::runw(), Runtime::runc()] {
+        let _ro = ReadOnlyTmpfs::mount(&rt.root);
+        // Not tracked: the Runtime's drop checks would run on the read-only root.
+        let id = common::unique_id("rodelete");
+        rt.run(&["delete", "--force", &id]).ok();
+        let out = rt.run(&["delete", &id]);
+        if rt.name() == "runw" {
+            out.fails_with(&["does not exist"]);
+        } else {
+            // runc first warns that it cannot remove the (missing) directory.
+            assert!(
+                out.code == 1 && out.stderr.contains("does not exist"),
+                "{out}"
+            );
+        }
+    }
+}
