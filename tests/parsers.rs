@@ -26,13 +26,61 @@ fn one_line(err: &anyhow::Error) -> Result<(), TestCaseError> {
 
 /// Names config.json, process and state files use, so that generated objects hit real fields.
 const KEYS: &[&str] = &[
-    "ociVersion", "root", "path", "process", "args", "cwd", "env", "user", "uid", "gid",
-    "additionalGids", "capabilities", "bounding", "effective", "rlimits", "type", "hard",
-    "soft", "oomScoreAdj", "apparmorProfile", "terminal", "mounts", "destination", "source",
-    "options", "hooks", "prestart", "createRuntime", "linux", "namespaces", "resources",
-    "memory", "limit", "swap", "cpu", "shares", "quota", "period", "pids", "blockIO", "weight",
-    "annotations", "id", "status", "pid", "bundle", "created", "useSystemd", "rootfs",
-    "workload", "poststart", "uidMappings", "devices", "sysctl", "seccomp",
+    "ociVersion",
+    "root",
+    "path",
+    "process",
+    "args",
+    "cwd",
+    "env",
+    "user",
+    "uid",
+    "gid",
+    "additionalGids",
+    "capabilities",
+    "bounding",
+    "effective",
+    "rlimits",
+    "type",
+    "hard",
+    "soft",
+    "oomScoreAdj",
+    "apparmorProfile",
+    "terminal",
+    "mounts",
+    "destination",
+    "source",
+    "options",
+    "hooks",
+    "prestart",
+    "createRuntime",
+    "linux",
+    "namespaces",
+    "resources",
+    "memory",
+    "limit",
+    "swap",
+    "cpu",
+    "shares",
+    "quota",
+    "period",
+    "pids",
+    "blockIO",
+    "weight",
+    "annotations",
+    "id",
+    "status",
+    "pid",
+    "bundle",
+    "created",
+    "useSystemd",
+    "rootfs",
+    "workload",
+    "poststart",
+    "uidMappings",
+    "devices",
+    "sysctl",
+    "seccomp",
 ];
 
 fn key() -> impl Strategy<Value = String> {
@@ -48,8 +96,23 @@ fn string() -> impl Strategy<Value = String> {
         "\\PC{0,8}",
         "[\n\0\"\\\\a/]{0,4}",
         prop::sample::select(vec![
-            "1.0.2", "2.0.0", "1", "", "/", "rootfs", "sh", "CAP_CHOWN", "CAP_FOO", "pid",
-            "mount", "RLIMIT_NOFILE", "wasm", "wasm-smart", "bind", "created", "running",
+            "1.0.2",
+            "2.0.0",
+            "1",
+            "",
+            "/",
+            "rootfs",
+            "sh",
+            "CAP_CHOWN",
+            "CAP_FOO",
+            "pid",
+            "mount",
+            "RLIMIT_NOFILE",
+            "wasm",
+            "wasm-smart",
+            "bind",
+            "created",
+            "running",
             "2026-12-06T14:00:00Z",
         ])
         .prop_map(str::to_string),
@@ -64,8 +127,10 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         prop::num::f64::NORMAL.prop_map(Value::from),
-        prop::sample::select(vec![0i64, -1, -2, 1, 2, 1000, 1001, -1001, 2147483647, 2147483648])
-            .prop_map(Value::from),
+        prop::sample::select(vec![
+            0i64, -1, -2, 1, 2, 1000, 1001, -1001, 2147483647, 2147483648
+        ])
+        .prop_map(Value::from),
         string().prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
@@ -93,7 +158,11 @@ fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
         if !at.is_object() {
             *at = json!({});
         }
-        let slot = at.as_object_mut().unwrap().entry(part).or_insert(Value::Null);
+        let slot = at
+            .as_object_mut()
+            .unwrap()
+            .entry(part)
+            .or_insert(Value::Null);
         if parts.peek().is_none() {
             *slot = value;
             return;
@@ -112,13 +181,36 @@ fn minimal_config() -> Value {
 }
 
 const CONFIG_PATHS: &[&str] = &[
-    "/ociVersion", "/root", "/root/path", "/process", "/process/args", "/process/cwd",
-    "/process/env", "/process/user", "/process/user/uid", "/process/user/additionalGids",
-    "/process/capabilities", "/process/capabilities/bounding", "/process/rlimits",
-    "/process/oomScoreAdj", "/process/terminal", "/process/consoleSize", "/mounts", "/hooks",
-    "/hooks/prestart", "/annotations", "/linux", "/linux/namespaces", "/linux/resources",
-    "/linux/resources/memory", "/linux/resources/cpu", "/linux/resources/pids",
-    "/linux/resources/blockIO", "/linux/uidMappings", "/linux/devices", "/linux/sysctl",
+    "/ociVersion",
+    "/root",
+    "/root/path",
+    "/process",
+    "/process/args",
+    "/process/cwd",
+    "/process/env",
+    "/process/user",
+    "/process/user/uid",
+    "/process/user/additionalGids",
+    "/process/capabilities",
+    "/process/capabilities/bounding",
+    "/process/rlimits",
+    "/process/oomScoreAdj",
+    "/process/terminal",
+    "/process/consoleSize",
+    "/mounts",
+    "/hooks",
+    "/hooks/prestart",
+    "/annotations",
+    "/linux",
+    "/linux/namespaces",
+    "/linux/resources",
+    "/linux/resources/memory",
+    "/linux/resources/cpu",
+    "/linux/resources/pids",
+    "/linux/resources/blockIO",
+    "/linux/uidMappings",
+    "/linux/devices",
+    "/linux/sysctl",
 ];
 
 /// Loads `config` as `create` does, from a bundle with an empty rootfs.
@@ -148,12 +240,42 @@ fn update_args(memory: Option<String>, pids: Option<i64>) -> UpdateArgs {
 
 /// runc's names (golang.org/x/sys/unix's signal table, plus runw's real-time names).
 const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("IOT", 6),
-    ("BUS", 7), ("FPE", 8), ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12),
-    ("PIPE", 13), ("ALRM", 14), ("TERM", 15), ("STKFLT", 16), ("CHLD", 17), ("CLD", 17),
-    ("CONT", 18), ("STOP", 19), ("TSTP", 20), ("TTIN", 21), ("TTOU", 22), ("URG", 23),
-    ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28), ("IO", 29),
-    ("POLL", 29), ("PWR", 30), ("SYS", 31), ("RTMIN", 34), ("RTMAX", 64),
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+    ("RTMIN", 34),
+    ("RTMAX", 64),
 ];
 
 /// Any ASCII casing of `name`.
@@ -161,7 +283,13 @@ fn any_case(name: &'static str) -> impl Strategy<Value = String> {
     prop::collection::vec(any::<bool>(), name.len()).prop_map(move |upper| {
         name.chars()
             .zip(upper)
-            .map(|(c, u)| if u { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .map(|(c, u)| {
+                if u {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
             .collect()
     })
 }
@@ -256,7 +384,8 @@ proptest! {
                     if bytes < 1 << 53 {
                         prop_assert_eq!(v as u128, bytes);
                     }
-                    prop_assert!((v as u128) <= i64::MAX as u128);
+                    // Never saturated: 2^63 bytes or more is refused, not i64::MAX.
+                    prop_assert!(bytes < 1 << 63, "{text:?} gave {v}");
                 }
                 Err(err) => {
                     prop_assert!(bytes >= (1u128 << 63) - (1 << 12), "{text:?} refused: {err}");
@@ -393,7 +522,10 @@ fn update_with_flags_over_a_document_that_is_not_an_object() {
     // IndexMut panicked ("cannot access key \"memory\" in JSON number").
     for doc in [json!(5), json!([1]), json!("x"), json!(true)] {
         let err = merge_resources(doc, &update_args(Some("64m".into()), Some(1))).unwrap_err();
-        assert!(format!("{err:#}").contains("must be a JSON object"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("must be a JSON object"),
+            "{err:#}"
+        );
     }
     // null is an empty document, as for runc's decoder.
     let resources = merge_resources(Value::Null, &update_args(Some("64m".into()), None)).unwrap();
@@ -413,7 +545,11 @@ fn update_sizes_beyond_i64_are_refused() {
 #[test]
 fn realtime_signal_offsets_that_overflow() {
     // 34 + 2147483647 overflowed i32 (a panic where overflow is checked: debug builds, fuzz).
-    for s in ["RTMIN+2147483647", "SIGRTMAX--2147483648", "rtmax-+2147483647"] {
+    for s in [
+        "RTMIN+2147483647",
+        "SIGRTMAX--2147483648",
+        "rtmax-+2147483647",
+    ] {
         assert!(signal::parse(s).is_err(), "{s}");
     }
 }
@@ -428,5 +564,8 @@ fn config_errors_naming_a_key_with_a_newline_are_one_line() {
     });
     let err = load_config(config.to_string().as_bytes()).err().unwrap();
     let msg = format!("{err:#}");
-    assert!(!msg.contains('\n') && msg.contains("annotations.a\\nb"), "{msg}");
+    assert!(
+        !msg.contains('\n') && msg.contains("annotations.a\\nb"),
+        "{msg}"
+    );
 }

@@ -54,7 +54,7 @@ pub fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
 pub fn merge_resources(mut doc: Value, args: &UpdateArgs) -> Result<LinuxResources> {
     // runc decodes the document into a struct: anything but an object (or null) is refused
     // (and a flag could not be set in it).
-    if false && !(doc.is_object() || doc.is_null()) {
+    if !(doc.is_object() || doc.is_null()) {
         bail!("invalid resources: the top level must be a JSON object");
     }
     let mut set = |section: &str, key: &str, value: Value| {
@@ -138,7 +138,12 @@ pub fn parse_bytes(input: &str) -> Result<i64> {
         "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => bail!("invalid size {input:?}"),
     };
-    Ok((number * multiplier) as i64)
+    let bytes = number * multiplier;
+    // `as` would saturate: a limit of 2^63 bytes or more is a typo, not "unlimited" (-1).
+    if bytes >= i64::MAX as f64 {
+        bail!("invalid size {input:?}: too large");
+    }
+    Ok(bytes as i64)
 }
 
 #[cfg(test)]
