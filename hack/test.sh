@@ -53,6 +53,13 @@ cargo test --release --workspace --no-fail-fast
 step "stress and fault suite (hack/stress.sh --scale ci)"
 hack/stress.sh --scale ci --runtime target/release/runw --report target/stress-ci.md
 
+# fuzz/ is its own cargo workspace too (cargo-afl instrumentation). Every target runs for a
+# bounded time (docs/reliability.md, "Fuzzing", for a longer run); a crash or hang fails.
+step "fuzz: fmt"
+cargo fmt --manifest-path fuzz/Cargo.toml --check
+step "fuzz targets, 15 s each (hack/fuzz.sh)"
+hack/fuzz.sh --seconds 15
+
 # runtime-tests cases that skip on this machine (cgroup v1 hybrid, see "Results on this
 # machine" in docs/conformance.md). runw must pass every other case; any other skip, a skip
 # that no longer happens, or an incomplete run fails (hack/runtime-tests-verdict.sh). The

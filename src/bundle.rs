@@ -109,17 +109,32 @@ pub fn parse_config(text: &str) -> Result<(Spec, bool)> {
 }
 
 /// `<what>: <field path>: <serde's message>`; the path is left out when serde gave none (an
-/// error of the whole document).
+/// error of the whole document). One line: the path's map keys and the values serde quotes
+/// are the input's, so their control characters are escaped.
 pub fn field_error(
     what: &str,
     err: &serde_path_to_error::Error<serde_json::Error>,
 ) -> anyhow::Error {
-    let path = err.path().to_string();
+    let path = escape_controls(&err.path().to_string());
+    let inner = escape_controls(&err.inner().to_string());
     if path == "." || path == "?" {
-        anyhow::anyhow!("{what}: {}", err.inner())
+        anyhow::anyhow!("{what}: {inner}")
     } else {
-        anyhow::anyhow!("{what}: {path}: {}", err.inner())
+        anyhow::anyhow!("{what}: {path}: {inner}")
     }
+}
+
+/// `text` with its control characters (newlines, NUL, ...) written as escapes.
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// runc 1.1 ignores a capability it does not know (with a warning); oci-spec refuses to parse

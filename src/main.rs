@@ -1,25 +1,9 @@
 //! runw: a runc-compatible OCI runtime that runs Linux and WebAssembly containers.
 
-mod attach_warmup;
-mod bundle;
-mod cli;
-mod commands;
-mod container;
-mod executor;
-mod fixups;
-mod hooks;
-mod logging;
-mod mountinfo;
-mod seal;
-mod signal;
-mod state;
-mod stats;
-mod terminal;
-mod wasm;
-
 use clap::Parser;
 
-use cli::Cli;
+use runw::cli::Cli;
+use runw::{attach_warmup, commands, executor, logging, seal, signal};
 
 fn main() {
     let cli = match Cli::try_parse() {

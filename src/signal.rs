@@ -61,8 +61,16 @@ pub fn parse(input: &str) -> Result<i32> {
     let realtime = |base: i32, rest: &str| -> Result<i32> {
         let n = match rest {
             "" => base,
-            _ if rest.starts_with('+') => base + rest[1..].parse::<i32>().map_err(|_| unknown())?,
-            _ if rest.starts_with('-') => base - rest[1..].parse::<i32>().map_err(|_| unknown())?,
+            _ if rest.starts_with('+') => rest[1..]
+                .parse::<i32>()
+                .ok()
+                .and_then(|k| base.checked_add(k))
+                .ok_or_else(unknown)?,
+            _ if rest.starts_with('-') => rest[1..]
+                .parse::<i32>()
+                .ok()
+                .and_then(|k| base.checked_sub(k))
+                .ok_or_else(unknown)?,
             _ => return Err(unknown()),
         };
         if (SIGRTMIN..=SIGRTMAX).contains(&n) {

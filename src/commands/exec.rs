@@ -279,9 +279,13 @@ fn exec_process(
 fn read_process_file(path: &Path) -> Result<Process> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
-        crate::bundle::field_error(&format!("invalid process file {}", path.display()), &e)
-    })
+    parse_process(&text, &path.display().to_string())
+}
+
+/// Parses the text of a `--process` file named `name`.
+pub fn parse_process(text: &str, name: &str) -> Result<Process> {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+        .map_err(|e| crate::bundle::field_error(&format!("invalid process file {name}"), &e))
 }
 
 /// `UID[:GID]`, numeric as in runc.

@@ -8,7 +8,7 @@ mod create;
 mod delete;
 mod docs;
 mod events;
-mod exec;
+pub mod exec;
 mod features;
 mod kill;
 mod list;
@@ -18,7 +18,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
-mod update;
+pub mod update;
 mod wait;
 
 pub use exec::ExecFailed;

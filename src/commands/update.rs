@@ -42,10 +42,21 @@ pub fn update(args: &UpdateArgs, global: &GlobalOpts) -> Result<i32> {
 
 /// Merges the JSON document and the flags (flags win) into LinuxResources.
 pub fn resources_from(args: &UpdateArgs) -> Result<LinuxResources> {
-    let mut doc = match &args.resources {
+    let doc = match &args.resources {
         Some(path) => read_resources(path)?,
         None => json!({}),
     };
+    merge_resources(doc, args)
+}
+
+/// The resources of a parsed JSON document with the flags of `args` over it (flags win),
+/// checked.
+pub fn merge_resources(mut doc: Value, args: &UpdateArgs) -> Result<LinuxResources> {
+    // runc decodes the document into a struct: anything but an object (or null) is refused
+    // (and a flag could not be set in it).
+    if !(doc.is_object() || doc.is_null()) {
+        bail!("invalid resources: the top level must be a JSON object");
+    }
     let mut set = |section: &str, key: &str, value: Value| {
         if !doc[section].is_object() {
             doc[section] = json!({});
@@ -98,7 +109,12 @@ fn read_resources(path: &Path) -> Result<Value> {
         text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
     }
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("invalid resources JSON: {e}"))
+    parse_resources_json(&text)
+}
+
+/// The JSON document of `--resources`.
+pub fn parse_resources_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| anyhow::anyhow!("invalid resources JSON: {e}"))
 }
 
 /// Parses a byte size like runc (go-units RAMInBytes): `1024`, `512k`, `64m`, `1g`, `-1`.
@@ -122,7 +138,12 @@ pub fn parse_bytes(input: &str) -> Result<i64> {
         "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => bail!("invalid size {input:?}"),
     };
-    Ok((number * multiplier) as i64)
+    let bytes = number * multiplier;
+    // `as` would saturate: a limit of 2^63 bytes or more is a typo, not "unlimited" (-1).
+    if bytes >= i64::MAX as f64 {
+        bail!("invalid size {input:?}: too large");
+    }
+    Ok(bytes as i64)
 }
 
 #[cfg(test)]
