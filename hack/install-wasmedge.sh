@@ -117,9 +117,29 @@ install_build_dependencies() {
         die "apt-get install ${missing[*]} failed"
 }
 
-# Unpacks (or copies) the source into $BUILD_DIR/src and applies hack/wasmedge-*.patch. A
-# fresh copy each time: the patches then always apply to pristine files.
+# Unpacks (or copies) the source into $BUILD_DIR/src and applies hack/wasmedge-*.patch. An
+# archive already unpacked and patched by an earlier run (same archive, same patches) is
+# reused, so that a rerun after a failed build goes on where ninja stopped: unpacking again
+# would give the patched header a new mtime, and rebuild nearly everything.
 prepare_source() {
+    local stamp_file=$BUILD_DIR/src.stamp stamp=
+    if [[ -f $SOURCE ]]; then
+        stamp="$SOURCE $(stat -c '%s %Y' "$SOURCE") $(cat "$ROOT"/hack/wasmedge-*.patch | sha256sum)"
+        if [[ -f $stamp_file && $(head -n1 "$stamp_file") == "$stamp" ]]; then
+            SRC=$(sed -n 2p "$stamp_file")
+            [[ -f $SRC/CMakeLists.txt ]] && return 0
+        fi
+    fi
+    rm -f "$stamp_file"
+    unpack_source
+    check_source
+    apply_patches
+    if [[ -n $stamp ]]; then
+        printf '%s\n%s\n' "$stamp" "$SRC" > "$stamp_file"
+    fi
+}
+
+unpack_source() {
     SRC=$BUILD_DIR/src
     rm -rf "$SRC"
     mkdir -p "$SRC"
@@ -134,9 +154,11 @@ prepare_source() {
             SRC=${entries[0]}
         fi
     fi
+}
+
+check_source() {
     [[ -f $SRC/CMakeLists.txt && -f $SRC/include/api/wasmedge/wasmedge.h ]] ||
         die "$SOURCE does not hold WasmEdge's source (no CMakeLists.txt, include/api/wasmedge/wasmedge.h)"
-
     local found
     found=$(source_version "$SRC")
     [[ $found == "$WASMEDGE_VERSION" ]] ||
@@ -144,7 +166,9 @@ prepare_source() {
     # Without .git or a VERSION file (GitHub's tag archives have neither), WasmEdge's CMake
     # calls itself 0.0.0-unreleased, in WASMEDGE_VERSION of the installed version.h too.
     [[ -f $SRC/VERSION ]] || printf '%s' "$WASMEDGE_VERSION" > "$SRC/VERSION"
+}
 
+apply_patches() {
     local patch
     for patch in "$ROOT"/hack/wasmedge-*.patch; do
         patch -d "$SRC" -p1 --quiet --forward < "$patch" ||
