@@ -241,6 +241,8 @@ install_and_register() {
     log "installing into $PREFIX"
     cmake --install "$BUILD" > "$BUILD/install.log" 2>&1 ||
         die "cmake --install failed, see $BUILD/install.log"
+    # A wasmedgec left by an earlier install with AOT would fail with this library.
+    [[ $AOT == 1 ]] || rm -f "$PREFIX/bin/wasmedgec"
     register_library_dir
     mkdir -p "$(dirname "$MARKER")"
     printf 'version=%s\naot=%s\nsource=%s\n' "$WASMEDGE_VERSION" "$AOT_WORD" "$SOURCE" > "$MARKER"
