@@ -40,6 +40,36 @@ fn main() {
         println!("cargo:rustc-env={var}={version}");
     }
     println!("cargo:rerun-if-changed=Cargo.lock");
+    warn_if_wasmedge_is_not_in_the_loader_cache();
+}
+
+/// With the `wasmedge` feature runw links `libwasmedge.so.0` dynamically, without an rpath:
+/// containerd, podman and CRI-O start runw with their own environment (no LD_LIBRARY_PATH),
+/// so the library must be in the loader's cache (hack/install-wasmedge.sh installs it into
+/// /usr/local/lib and runs ldconfig; docs/wasm.md). Say so at build time rather than when a
+/// container does not start. Skipped for the `DOCS_RS=1` type-check, which links nothing.
+fn warn_if_wasmedge_is_not_in_the_loader_cache() {
+    if std::env::var_os("CARGO_FEATURE_WASMEDGE").is_none() || std::env::var_os("DOCS_RS").is_some()
+    {
+        return;
+    }
+    let cache = ["/sbin/ldconfig", "ldconfig"].iter().find_map(|ldconfig| {
+        std::process::Command::new(ldconfig)
+            .arg("-p")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    });
+    // No ldconfig (not a glibc system): nothing to say.
+    if let Some(out) = cache {
+        if !String::from_utf8_lossy(&out.stdout).contains("libwasmedge.so.0 ") {
+            println!(
+                "cargo:warning=libwasmedge.so.0 is not in the dynamic loader's cache (ldconfig -p): \
+                 runw will not start without LD_LIBRARY_PATH, so not from containerd or podman; \
+                 install WasmEdge with hack/install-wasmedge.sh (docs/wasm.md)"
+            );
+        }
+    }
 }
 
 /// The version of `package` in Cargo.lock's `[[package]]` entries.
