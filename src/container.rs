@@ -227,10 +227,10 @@ impl ContainerLock {
             use crate::fixups::delete::{remove_cgroup, wait_for_setup_clones};
             let id = self.id();
             remove_cgroup(intent.cgroup_path.clone(), intent.systemd, &id);
-            // A clone of the killed create may make the cgroup again on its way out.
-            if wait_for_setup_clones(&id) {
-                remove_cgroup(intent.cgroup_path, intent.systemd, &id);
-            }
+            // A clone of the killed create may make the cgroup again on its way out, while
+            // it is seen or just before it dies: wait for it, then remove what it made.
+            wait_for_setup_clones(&id);
+            remove_cgroup(intent.cgroup_path, intent.systemd, &id);
         }
         if self.container_dir.exists() {
             let _ = std::fs::remove_dir_all(&self.container_dir);

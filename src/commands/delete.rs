@@ -37,9 +37,7 @@ pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
         };
     }
     let mut container = match container::load(&root, id, &lock) {
-        Ok(container) if !(args.force && container.status() == ContainerStatus::Creating) => {
-            container
-        }
+        Ok(container) if !(args.force && unfinished(&container)) => container,
         Ok(_) | Err(_) if args.force => {
             // A create killed half way: remove what it made.
             lock.remove_unfinished();
@@ -65,6 +63,13 @@ pub fn delete(args: &DeleteArgs, global: &GlobalOpts) -> Result<i32> {
     }
     delete_container(&mut container, args.force)?;
     Ok(0)
+}
+
+/// A create that did not finish (killed, or failed before it could clean up): libcontainer's
+/// state says creating, or runw's record of the create, written last, is missing (before the
+/// init exists, libcontainer's state has no pid and reads as stopped).
+fn unfinished(container: &Container) -> bool {
+    container.status() == ContainerStatus::Creating || Meta::load(&container.root).is_none()
 }
 
 /// Whether `err` comes from a read-only filesystem (EROFS).

@@ -75,21 +75,19 @@ pub fn remove_cgroup(cgroup_path: std::path::PathBuf, systemd: bool, id: &str) {
 }
 
 /// Waits, for at most [`GRACE`], until no set-up clone of a killed create of container `id`
-/// is left, and says whether there was one. A create killed while its intermediate
+/// is left. A create killed while its intermediate
 /// (`runw:[1:INTER]`) waits in the kernel for the cgroup lock (uninterruptibly, for seconds
 /// on a loaded host) leaves that clone behind with its parent-death signal pending: it makes
 /// the container's cgroup directory after `delete --force` removed it, and only then dies.
-/// The clones carry runw's command line, which names the container. They are not signalled
+/// The clones carry the create's (or run's) command line, which names the container; a runw
+/// command of another kind waiting for the container's lock does not count. Not signalled
 /// here (one of another `--root` with the same id would be a stranger's): the intermediate
 /// is dying, and an init has been killed with the cgroup's processes.
-pub fn wait_for_setup_clones(id: &str) -> bool {
+pub fn wait_for_setup_clones(id: &str) {
     let deadline = Instant::now() + GRACE;
-    let mut found = false;
     while setup_clone_exists(id) && Instant::now() < deadline {
-        found = true;
         std::thread::sleep(Duration::from_millis(10));
     }
-    found
 }
 
 fn setup_clone_exists(id: &str) -> bool {
@@ -100,11 +98,20 @@ fn setup_clone_exists(id: &str) -> bool {
     processes.flatten().any(|process| {
         process.pid != me
             && std::fs::read_to_string(format!("/proc/{}/comm", process.pid))
-                .is_ok_and(|comm| comm.starts_with("runw:["))
-            && process
-                .cmdline()
-                .is_ok_and(|args| args.iter().any(|arg| arg == id))
+                .is_ok_and(|comm| is_setup_name(comm.trim_end()))
+            && process.cmdline().is_ok_and(|args| {
+                args.iter().any(|arg| arg == id)
+                    && args.iter().any(|arg| arg == "create" || arg == "run")
+            })
+            // Not this runw's own children (a create's attach warm-up, attach_warmup.rs).
+            && process.stat().is_ok_and(|stat| stat.ppid != me)
     })
+}
+
+/// A clone's name over its life: runw's own until libcontainer renames it `youki:[...]`, then
+/// runw's `runw:[...]` (fixups/clones.rs).
+fn is_setup_name(comm: &str) -> bool {
+    comm == "runw" || comm.starts_with("runw:[") || comm.starts_with("youki:[")
 }
 
 fn manager(cgroup_path: std::path::PathBuf, systemd: bool, id: &str) -> Result<AnyCgroupManager> {
