@@ -17,6 +17,8 @@ pub mod bounded;
 pub mod cache;
 mod confine;
 pub mod detect;
+#[cfg(feature = "wasmtime")]
+mod http;
 mod trim;
 #[cfg(feature = "wasmedge")]
 mod wasmedge;
@@ -66,6 +68,11 @@ pub trait Backend: Sync {
 pub trait Prepared: Send + Sync {
     /// Instantiates and runs the module in this process.
     fn run(&self, wasi: &Wasi) -> Outcome;
+
+    /// An HTTP server (`http.rs`): it handles SIGTERM and SIGINT itself (a graceful stop).
+    fn serves_http(&self) -> bool {
+        false
+    }
 }
 
 pub struct ModuleBinary<'a> {
@@ -341,7 +348,7 @@ pub fn memory_limit(spec: &Spec) -> Option<u64> {
 /// Runs the workload in the container's init process and exits with the module's status:
 /// never returns.
 pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
-    install_stop_handlers();
+    install_stop_handlers(workload.prepared.serves_http());
     set_process_name(&workload.path);
     let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit);
     if let Err(err) = confine::confine(&wasi.args, workload.preserved_fds) {
@@ -402,7 +409,10 @@ fn exit_code(outcome: &Outcome, path: &Path) -> i32 {
 /// that pid 1 has no handler for. The module cannot install handlers, so runw does: SIGTERM,
 /// SIGINT, SIGHUP and SIGQUIT end the container with 128+signal, as they would end a process
 /// that is not pid 1. (SIGKILL needs no handler.)
-fn install_stop_handlers() {
+///
+/// A `server` stops gracefully on SIGTERM and SIGINT instead: they are blocked here, so that
+/// the kernel queues them until the server's own handlers are in place and unblock them.
+fn install_stop_handlers(server: bool) {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
     extern "C" fn stop(signal: libc::c_int) {
         // SAFETY: _exit is async-signal-safe.
@@ -415,13 +425,33 @@ fn install_stop_handlers() {
         Signal::SIGQUIT,
     ];
     let action = SigAction::new(SigHandler::Handler(stop), SaFlags::empty(), SigSet::empty());
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     let mut mask = SigSet::empty();
+    let mut held = SigSet::empty();
     for signal in signals {
+        if server && matches!(signal, Signal::SIGTERM | Signal::SIGINT) {
+            // SAFETY: restores the default disposition (handlers installed later chain to
+            // the one they replace).
+            let _ = unsafe { sigaction(signal, &default) };
+            held.add(signal);
+            continue;
+        }
         // SAFETY: the handler only calls _exit.
         let _ = unsafe { sigaction(signal, &action) };
         mask.add(signal);
     }
     let _ = mask.thread_unblock();
+    let _ = held.thread_block();
+}
+
+/// Lets the signals that `install_stop_handlers` held for a server through.
+#[cfg(feature = "wasmtime")]
+fn unblock_stop_signals() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut held = SigSet::empty();
+    held.add(Signal::SIGTERM);
+    held.add(Signal::SIGINT);
+    let _ = held.thread_unblock();
 }
 
 /// Names the init after its module (`ps -o comm`), instead of libcontainer's `youki:[2:INIT]`.

@@ -1,5 +1,6 @@
 //! The wasmtime backend: core modules with WASI preview 1 (`_start`) and components with WASI
-//! 0.2 (`wasi:cli/command`), from wasmtime-wasi.
+//! 0.2 (`wasi:cli/command`), from wasmtime-wasi. Components that export
+//! `wasi:http/incoming-handler` instead are HTTP handlers, served by `http.rs`.
 //!
 //! Two process-model constraints shape it:
 //! * Compilation runs in the runw process that libcontainer then *clones* (no exec) into the
@@ -22,6 +23,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bounded::{self, CompileLimits};
+use super::http::{self, ComponentKind};
 use super::cache::Cache;
 use super::{Backend, ModuleBinary, Outcome, PrepareError, Prepared, Wasi};
 
@@ -65,6 +67,15 @@ impl Backend for Wasmtime {
         module: &ModuleBinary<'_>,
         cache: Option<&Cache>,
     ) -> Result<Arc<dyn Prepared>, PrepareError> {
+        let kind = module.component.then(|| http::component_kind(module.binary));
+        if kind == Some(ComponentKind::HttpHandler) {
+            let engine = http::engine()?;
+            // SAFETY: as below.
+            let component = compile(engine, module.binary, cache, true, &module.limits, |b| {
+                unsafe { Component::deserialize(engine, b) }
+            })?;
+            return Ok(Arc::new(http::link(engine, &component)?));
+        }
         let engine = engine()?;
         // SAFETY (both `deserialize` calls): the bytes are wasmtime's own output, either just
         // compiled or read from a cache entry whose HMAC under the host key proves runw wrote
@@ -90,7 +101,7 @@ impl Backend for Wasmtime {
         };
         let prepared = match artifact {
             Artifact::Module(m) => link_core(engine, &m)?,
-            Artifact::Component(c) => link_component(engine, &c)?,
+            Artifact::Component(c) => link_component(engine, &c, kind)?,
         };
         Ok(Arc::new(prepared))
     }
@@ -156,7 +167,7 @@ fn import_name(message: &str) -> Option<String> {
     Some(message[start..start + len].to_string())
 }
 
-fn unsatisfiable(err: wasmtime::Error) -> PrepareError {
+pub(super) fn unsatisfiable(err: wasmtime::Error) -> PrepareError {
     let message = format!("{:#}", anyhow::Error::from(err));
     match import_name(&message) {
         Some(name) => PrepareError::Unsatisfiable(name),
@@ -223,16 +234,23 @@ fn link_core(engine: &Engine, module: &Module) -> Result<WasmtimeModule, Prepare
     })
 }
 
-fn link_component(engine: &Engine, component: &Component) -> Result<WasmtimeModule, PrepareError> {
+fn link_component(
+    engine: &Engine,
+    component: &Component,
+    kind: Option<ComponentKind>,
+) -> Result<WasmtimeModule, PrepareError> {
     let mut linker = wasmtime::component::Linker::<ComponentHost>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| PrepareError::Other(e.into()))?;
     let pre = linker.instantiate_pre(component).map_err(unsatisfiable)?;
-    let pre = CommandPre::new(pre).map_err(|e| {
-        PrepareError::Invalid(format!(
+    let pre = CommandPre::new(pre).map_err(|e| match &kind {
+        Some(ComponentKind::Neither(exports)) => {
+            PrepareError::Invalid(http::neither_reason(exports))
+        }
+        _ => PrepareError::Invalid(format!(
             "it is not a wasi:cli/command component: {:#}",
             anyhow::Error::from(e)
-        ))
+        )),
     })?;
     Ok(WasmtimeModule {
         engine: engine.clone(),
@@ -241,7 +259,7 @@ fn link_component(engine: &Engine, component: &Component) -> Result<WasmtimeModu
 }
 
 /// The WASI context every module gets (see `Wasi`).
-fn wasi_builder(wasi: &Wasi) -> wasmtime::Result<WasiCtxBuilder> {
+pub(super) fn wasi_builder(wasi: &Wasi) -> wasmtime::Result<WasiCtxBuilder> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .args(&wasi.args)
@@ -260,7 +278,7 @@ fn wasi_builder(wasi: &Wasi) -> wasmtime::Result<WasiCtxBuilder> {
     Ok(builder)
 }
 
-fn limits(wasi: &Wasi) -> StoreLimits {
+pub(super) fn limits(wasi: &Wasi) -> StoreLimits {
     let mut limits = StoreLimitsBuilder::new();
     if let Some(limit) = wasi.memory_limit {
         limits = limits.memory_size(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -361,7 +379,7 @@ impl Prepared for WasmtimeModule {
 
 /// The trap (root cause) and the Wasm backtrace (the error's context), without a Rust
 /// backtrace of runw itself.
-fn trap_report(err: &wasmtime::Error) -> String {
+pub(super) fn trap_report(err: &wasmtime::Error) -> String {
     let mut chain = err.chain().map(|e| e.to_string()).collect::<Vec<_>>();
     let root = chain.pop().unwrap_or_default();
     chain.insert(0, root);
