@@ -287,8 +287,8 @@ impl Server {
     async fn serve(self: Arc<Self>, config: &ServerConfig) -> Result<(), String> {
         // SIGTERM and SIGINT were blocked (and queued) since the init started (`super::run`):
         // tokio's handlers take them from here on.
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
         let mut int =
             signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
         let listener = listen(config)?;
@@ -368,7 +368,11 @@ impl Server {
         );
         store.limiter(|h| &mut h.limits);
         store.epoch_deadline_async_yield_and_update(1);
-        let req = match store.data_mut().http().new_incoming_request(Scheme::Http, req) {
+        let req = match store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+        {
             Ok(req) => req,
             Err(err) => {
                 return plain(
@@ -567,9 +571,8 @@ mod tests {
         assert_eq!(exports, ["my:pkg/api@1.0.0"]);
         let reason = neither_reason(&exports);
         assert!(reason.contains("only my:pkg/api@1.0.0"), "{reason}");
-        let old = component(
-            r#"(instance $i) (export "wasi:http/incoming-handler@0.3.0" (instance $i))"#,
-        );
+        let old =
+            component(r#"(instance $i) (export "wasi:http/incoming-handler@0.3.0" (instance $i))"#);
         assert!(matches!(component_kind(&old), ComponentKind::Neither(_)));
         assert!(neither_reason(&[]).ends_with("only nothing"));
     }

@@ -23,8 +23,8 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bounded::{self, CompileLimits};
-use super::http::{self, ComponentKind};
 use super::cache::Cache;
+use super::http::{self, ComponentKind};
 use super::{Backend, ModuleBinary, Outcome, PrepareError, Prepared, Wasi};
 
 const VERSION: &str = env!("RUNW_WASMTIME_VERSION");
@@ -67,13 +67,20 @@ impl Backend for Wasmtime {
         module: &ModuleBinary<'_>,
         cache: Option<&Cache>,
     ) -> Result<Arc<dyn Prepared>, PrepareError> {
-        let kind = module.component.then(|| http::component_kind(module.binary));
+        let kind = module
+            .component
+            .then(|| http::component_kind(module.binary));
         if kind == Some(ComponentKind::HttpHandler) {
             let engine = http::engine()?;
             // SAFETY: as below.
-            let component = compile(engine, module.binary, cache, true, &module.limits, |b| {
-                unsafe { Component::deserialize(engine, b) }
-            })?;
+            let component = compile(
+                engine,
+                module.binary,
+                cache,
+                true,
+                &module.limits,
+                |b| unsafe { Component::deserialize(engine, b) },
+            )?;
             return Ok(Arc::new(http::link(engine, &component)?));
         }
         let engine = engine()?;

@@ -6,6 +6,7 @@ Routes:
   /status/N         N
   /trap             raises: the component traps (runw answers 500)
   /sleep/N          200 after N seconds (wasi:clocks)
+  /spin             computes forever (never answers)
   /alloc/N          200 after allocating N MiB (fails past the instance's memory limit)
   /fetch?url=U      the body of a GET of U (wasi:http/outgoing-handler); 502 with the error
   anything else     200 "hello from componentize-py"
@@ -116,6 +117,10 @@ class IncomingHandler(exports.IncomingHandler):
             with monotonic_clock.subscribe_duration(int(seconds * 1e9)) as timer:
                 timer.block()
             respond(response_out, 200, f"slept {seconds:g}s\n".encode())
+        elif route == "/spin":
+            n = 0
+            while True:
+                n += 1
         elif route.startswith("/alloc/"):
             mib = int(route.removeprefix("/alloc/"))
             block = bytearray(mib << 20)
