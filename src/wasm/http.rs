@@ -232,6 +232,10 @@ impl Prepared for HttpHandler {
         true
     }
 
+    fn validate(&self, wasi: &Wasi) -> Result<(), String> {
+        ServerConfig::from_env(&wasi.env).map(drop)
+    }
+
     fn run(&self, wasi: &Wasi) -> Outcome {
         let config = match ServerConfig::from_env(&wasi.env) {
             Ok(config) => config,
@@ -258,16 +262,18 @@ impl Prepared for HttpHandler {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`], from a thread of the init (started after
 /// confinement, so it is confined too; runw's threads on the host are another matter, see
-/// `wasmtime.rs`).
-fn start_epoch_ticker(engine: Engine) -> Result<(), String> {
-    std::thread::Builder::new()
+/// `wasmtime.rs`). Without it (a seccomp profile that forbids threads) the server still
+/// serves, but a handler that computes without end holds the others up.
+fn start_epoch_ticker(engine: Engine) {
+    let started = std::thread::Builder::new()
         .name("runw-epoch".into())
         .spawn(move || loop {
             std::thread::sleep(EPOCH_TICK);
             engine.increment_epoch();
-        })
-        .map(drop)
-        .map_err(|e| format!("cannot start the epoch thread: {e}"))
+        });
+    if let Err(err) = started {
+        eprintln!("runw: cannot start the epoch thread ({err}): a handler that never yields will hold the others up");
+    }
 }
 
 struct Server {
@@ -292,7 +298,7 @@ impl Server {
         let mut int =
             signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
         let listener = listen(config)?;
-        start_epoch_ticker(self.pre.engine().clone())?;
+        start_epoch_ticker(self.pre.engine().clone());
         super::unblock_stop_signals();
         let addr = listener.local_addr().unwrap_or(config.addr);
         eprintln!("runw: serving HTTP on {addr}");

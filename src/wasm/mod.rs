@@ -73,6 +73,12 @@ pub trait Prepared: Send + Sync {
     fn serves_http(&self) -> bool {
         false
     }
+
+    /// Checks at create what `run` will take from the process (e.g. a server's settings from
+    /// `process.env`), so that a mistake fails create rather than the started container.
+    fn validate(&self, _wasi: &Wasi) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 pub struct ModuleBinary<'a> {
@@ -292,6 +298,9 @@ pub fn plan(
     let prepared = backend
         .prepare(&module, settings.cache.as_ref())
         .map_err(|err| prepare_error(err, &path))?;
+    if let Err(reason) = prepared.validate(&wasi_of(Some(process), memory_limit)) {
+        bail!("wasm module {}: {reason}", path.display());
+    }
     Ok(Some(WasmWorkload {
         prepared,
         engine: backend.name(),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,6 +84,17 @@ impl Runw {
         self.ids.lock().unwrap().push(id.to_string());
         let file = std::fs::File::create(log).unwrap();
         self.command(&["create", "--bundle", bundle.dir_str(), id])
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .status()
+            .unwrap()
+    }
+
+    /// `runw run -d` with the container's stdio (inherited from runw) going to `log`.
+    pub fn run_detached(&self, bundle: &Bundle, id: &str, log: &Path) -> std::process::ExitStatus {
+        self.ids.lock().unwrap().push(id.to_string());
+        let file = std::fs::File::create(log).unwrap();
+        self.command(&["run", "-d", "--bundle", bundle.dir_str(), id])
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .status()
