@@ -308,7 +308,7 @@ fn component_serving_nothing_fails_create() {
         .find(|l| l.contains("level=error"))
         .unwrap_or(&err);
     assert!(
-        line.contains("wasm module /app/handler.wasm is invalid: it exports neither wasi:cli/run nor wasi:http/incoming-handler (0.2.x), only my:pkg/api@1.0.0"),
+        line.contains("wasm module /app/handler.wasm is invalid: it exports my:pkg/api@1.0.0, neither wasi:cli/run (a wasi:cli/command) nor wasi:http/incoming-handler (a wasi:http/proxy), 0.2.x"),
         "{err}"
     );
     runw.assert_root_empty();

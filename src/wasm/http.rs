@@ -114,7 +114,7 @@ pub fn neither_reason(exports: &[String]) -> String {
     } else {
         exports.join(", ")
     };
-    format!("it exports neither {CLI_RUN} nor {INCOMING_HANDLER} (0.2.x), only {what}")
+    format!("it exports {what}, neither {CLI_RUN} (a wasi:cli/command) nor {INCOMING_HANDLER} (a wasi:http/proxy), 0.2.x")
 }
 
 /// The engine of HTTP handlers: like the commands' (no compiler threads), plus epoch
@@ -576,10 +576,13 @@ mod tests {
         };
         assert_eq!(exports, ["my:pkg/api@1.0.0"]);
         let reason = neither_reason(&exports);
-        assert!(reason.contains("only my:pkg/api@1.0.0"), "{reason}");
+        assert!(
+            reason.starts_with("it exports my:pkg/api@1.0.0, neither"),
+            "{reason}"
+        );
         let old =
             component(r#"(instance $i) (export "wasi:http/incoming-handler@0.3.0" (instance $i))"#);
         assert!(matches!(component_kind(&old), ComponentKind::Neither(_)));
-        assert!(neither_reason(&[]).ends_with("only nothing"));
+        assert!(neither_reason(&[]).starts_with("it exports nothing, neither"));
     }
 }
