@@ -740,6 +740,14 @@ fn version_and_features_list_the_engines() {
         .as_str()
         .unwrap()
         .starts_with("wasmtime 48."));
+    // With WasmEdge compiled in: the linked library's version, then "(aot)" or why not.
+    if engines_compiled_in().contains(&"wasmedge".to_string()) {
+        assert!(text.contains(", wasmedge 0.17.1 ("), "{text}");
+        assert!(annotations["io.github.runw.wasm.engines"]
+            .as_str()
+            .unwrap()
+            .contains("wasmedge 0.17.1 ("));
+    }
     let unsafe_annotations = features["potentiallyUnsafeConfigAnnotations"]
         .as_array()
         .unwrap();

@@ -554,7 +554,10 @@ mod tests {
         assert_eq!(initial_memory(&module(4000)), Some(4000 * 65536));
         assert_eq!(initial_memory(&wat::parse_str("(module)").unwrap()), None);
         let too_big = memory_above_limit(Some(4000 * 65536), Some(64 << 20)).unwrap();
-        assert!(too_big.contains("initial memory of 262144000 bytes exceeds"), "{too_big}");
+        assert!(
+            too_big.contains("initial memory of 262144000 bytes exceeds"),
+            "{too_big}"
+        );
         assert_eq!(memory_above_limit(Some(1024 * 65536), Some(64 << 20)), None);
         assert_eq!(memory_above_limit(Some(1 << 40), None), None);
     }

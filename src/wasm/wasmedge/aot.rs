@@ -112,7 +112,10 @@ impl WorkDir {
         let template = parent.join(".runw-aot-XXXXXX");
         // mkdtemp: a new directory, mode 0700.
         let path = nix::unistd::mkdtemp(&template).map_err(|e| {
-            anyhow::anyhow!("cannot make a directory in {} to compile in: {e}", parent.display())
+            anyhow::anyhow!(
+                "cannot make a directory in {} to compile in: {e}",
+                parent.display()
+            )
         })?;
         Ok(Self { path })
     }

@@ -2,19 +2,38 @@
 //! context lines and `calling stack:2, 1, 0`: the indices of the functions on the stack,
 //! innermost first. runw names them from the module's name section (or its exports) and
 //! prints them as a `wasm backtrace`, like wasmtime's.
+//!
+//! Two limits of WasmEdge's calling stack for AOT code: functions LLVM inlined are part of
+//! their caller's frame, and WasmEdge maps every return address above the module's code (its
+//! own trap handler and executor, in libwasmedge) to the function with the highest address,
+//! the module's last one, so that function shows up at both ends of every stack. runw drops
+//! it there, unless it is all there is.
 
 use std::collections::HashMap;
 
 /// Function names by index, read at create from the module's name section and exports.
 #[derive(Default)]
-pub struct FunctionNames(HashMap<u32, String>);
+pub struct FunctionNames {
+    names: HashMap<u32, String>,
+    /// Index of the module's last function (imports count).
+    last: Option<u32>,
+}
 
 impl FunctionNames {
     pub fn of(binary: &[u8]) -> Self {
         let mut names = HashMap::new();
         let mut exported = HashMap::new();
+        let mut functions = 0u32;
         for payload in wasmparser::Parser::new(0).parse_all(binary).flatten() {
             match payload {
+                wasmparser::Payload::ImportSection(imports) => {
+                    functions += imports
+                        .into_imports()
+                        .flatten()
+                        .filter(|i| matches!(i.ty, wasmparser::TypeRef::Func(_)))
+                        .count() as u32;
+                }
+                wasmparser::Payload::FunctionSection(section) => functions += section.count(),
                 wasmparser::Payload::ExportSection(exports) => {
                     for export in exports.into_iter().flatten() {
                         if export.kind == wasmparser::ExternalKind::Func {
@@ -39,18 +58,21 @@ impl FunctionNames {
         for (index, name) in exported {
             names.entry(index).or_insert(name);
         }
-        Self(names)
+        Self {
+            names,
+            last: functions.checked_sub(1),
+        }
     }
 
     fn name(&self, index: u32) -> String {
-        self.0
+        self.names
             .get(&index)
             .cloned()
             .unwrap_or_else(|| format!("<function {index}>"))
     }
 
-    /// `why`, what else WasmEdge logged, and the backtrace named.
-    pub fn report(&self, why: &str, logged: Vec<String>) -> String {
+    /// `why`, what else WasmEdge logged, and the backtrace named; `native` for AOT code.
+    pub fn report(&self, why: &str, logged: Vec<String>, native: bool) -> String {
         let mut context = Vec::new();
         let mut stack = Vec::new();
         for line in logged {
@@ -66,6 +88,9 @@ impl FunctionNames {
         }
         // A frame can appear twice in a row (the entry trampoline of a function).
         stack.dedup();
+        if native {
+            self.drop_foreign_frames(&mut stack);
+        }
         let mut report = why.to_string();
         if !context.is_empty() {
             report += &format!(" ({})", context.join("; "));
@@ -77,6 +102,17 @@ impl FunctionNames {
             }
         }
         report
+    }
+
+    /// Drops the module's last function from both ends of an AOT stack (see above).
+    fn drop_foreign_frames(&self, stack: &mut Vec<u32>) {
+        let Some(last) = self.last else { return };
+        while stack.len() > 1 && stack.first() == Some(&last) {
+            stack.remove(0);
+        }
+        while stack.len() > 1 && stack.last() == Some(&last) {
+            stack.pop();
+        }
     }
 }
 
@@ -95,13 +131,13 @@ mod tests {
         )
         .unwrap();
         let names = FunctionNames::of(&module);
-        let report = names.report(
-            "unreachable",
+        let logged = |stack: &str| {
             vec![
-                "execution failed: unreachable, Code: 0x40a".into(),
-                "calling stack:0, 1, 2, 2".into(),
-            ],
-        );
+                "execution failed: unreachable, Code: 0x40a".to_string(),
+                format!("calling stack:{stack}"),
+            ]
+        };
+        let report = names.report("unreachable", logged("0, 1, 2, 2"), false);
         assert_eq!(
             report,
             "unreachable (execution failed: unreachable, Code: 0x40a)\nwasm backtrace:\
@@ -109,6 +145,14 @@ mod tests {
         );
         assert_eq!(names.name(3), "other");
         assert_eq!(names.name(9), "<function 9>");
-        assert_eq!(names.report("x", vec![]), "x");
+        assert_eq!(names.report("x", vec![], true), "x");
+        // AOT: the last function (3, "other") stands for WasmEdge's own frames at both ends.
+        let report = names.report("unreachable", logged("3, 0, 2, 3"), true);
+        assert!(
+            report.ends_with("backtrace:\n     0: deep\n     1: _start"),
+            "{report}"
+        );
+        let report = names.report("unreachable", logged("3, 3"), true);
+        assert!(report.ends_with("backtrace:\n     0: other"), "{report}");
     }
 }

@@ -135,6 +135,7 @@ struct WasmEdgeModule {
 impl WasmEdgeModule {
     fn run_checked(&self, wasi: &Wasi) -> Result<Outcome, String> {
         log::capture();
+        let native = matches!(self.artifact, Artifact::Native(_));
         let (bytes, mode) = match &self.artifact {
             Artifact::Native(bytes) => (bytes, RunMode::Aot),
             Artifact::Interpreted(bytes) => (bytes, RunMode::Interpreter),
@@ -185,9 +186,9 @@ impl WasmEdgeModule {
                     "call stack exhausted: more than {} nested calls",
                     guard::MAX_DEPTH
                 );
-                Outcome::Trapped(self.names.report(&why, log::take()))
+                Outcome::Trapped(self.names.report(&why, log::take(), native))
             }
-            Err(err) => Outcome::Trapped(self.names.report(&err.to_string(), log::take())),
+            Err(err) => Outcome::Trapped(self.names.report(&err.to_string(), log::take(), native)),
         })
     }
 }
