@@ -254,6 +254,7 @@ fn runaway_recursion_traps_and_deep_recursion_runs() {
     let id = unique_id("recurse");
     let module = r#"(module
         (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
         (func $down (param i32)
           (if (local.get 0) (then (call $down (i32.sub (local.get 0) (i32.const 1))))))
         (func (export "_start") (call $down (i32.const 10000)) (call $exit (i32.const 7))))"#;
