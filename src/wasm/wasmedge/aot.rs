@@ -44,20 +44,21 @@ fn cache_tag(guard_version: &str) -> String {
     )
 }
 
-/// The native artifact of `guarded` (compiled, or from `cache`), or the module itself when
-/// the library cannot compile.
+/// The native artifact of the module (from `cache`, or compiled from what `checked_and_guarded`
+/// makes of it), or that for the interpreter when the library cannot compile. A cache hit
+/// skips the checks: runw stored the entry after they passed on the same bytes.
 pub fn prepare(
     original: &[u8],
-    guarded: Vec<u8>,
     guard_version: &str,
     cache: Option<&Cache>,
     limits: &CompileLimits,
+    checked_and_guarded: impl FnOnce() -> Result<Vec<u8>, PrepareError>,
 ) -> Result<Artifact, PrepareError> {
     if !compiler_available() {
-        return Ok(Artifact::Interpreted(guarded));
+        return checked_and_guarded().map(Artifact::Interpreted);
     }
     let Some(cache) = cache else {
-        return compile(&guarded, limits).map(Artifact::Native);
+        return compile(&checked_and_guarded()?, limits).map(Artifact::Native);
     };
     cache.open_dir().map_err(PrepareError::Other)?;
     // Keyed by the container's bytes: the guard is a function of them and of its version.
@@ -65,7 +66,7 @@ pub fn prepare(
     if let Some(artifact) = cache.lookup(&key) {
         return Ok(Artifact::Native(artifact));
     }
-    let artifact = compile(&guarded, limits)?;
+    let artifact = compile(&checked_and_guarded()?, limits)?;
     if let Err(err) = cache.store(&key, &artifact) {
         tracing::debug!("cannot write the wasm cache: {err:#}");
     }

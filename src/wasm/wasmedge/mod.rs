@@ -87,15 +87,10 @@ impl Backend for WasmEdge {
                     .into(),
             ));
         }
-        check(module.binary)?;
-        let guarded = guard::guard(module.binary).map_err(PrepareError::Invalid)?;
-        let artifact = aot::prepare(
-            module.binary,
-            guarded,
-            guard::VERSION,
-            cache,
-            &module.limits,
-        )?;
+        let artifact = aot::prepare(module.binary, guard::VERSION, cache, &module.limits, || {
+            check(module.binary)?;
+            guard::guard(module.binary).map_err(PrepareError::Invalid)
+        })?;
         Ok(Arc::new(WasmEdgeModule {
             artifact,
             names: backtrace::FunctionNames::of(module.binary),
