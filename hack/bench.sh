@@ -12,12 +12,16 @@
 #   1. Linux lifecycle of a busybox `true` container: create, start, wait-for-exit, delete
 #      separately, and the total of `run`.
 #   2. Wasm: `runw run` of a WAT and a ~200 KB C hello world, cold and warm compiled-code
-#      cache, beside a busybox `echo` Linux container under runw and runc.
+#      cache, beside a busybox `echo` Linux container under runw and runc; and a CPU-bound C
+#      module (fib(32)), warm cache. On every engine runw has: wasmtime, and WasmEdge when
+#      runw is built with it (done here when libwasmedge is installed: hack/install-wasmedge.sh),
+#      with WasmEdge's ratios to wasmtime.
 #   3. Memory: VmRSS and Pss of the init of a Linux `sleep` container and of a sleeping Wasm
 #      container; sum of Pss of 50 Wasm containers running at once.
 #   4. `ctr run --rm` of a Linux and a Wasm image through a private containerd and the stock
 #      containerd-shim-runc-v2 (runw vs runc; runc cannot run the Wasm image).
-# Output: bench-results/bench-<date>.md (printed too) and bench-results/bench-<date>.png.
+# Output: bench-results/bench-<date>.md (printed too) and bench-results/bench-<date>.png (the
+# samples grouped by measurement, one colour per runtime and engine).
 # Every call is guarded with `timeout 10`; timeouts are counted as hangs in the report.
 # Run as root. Everything (containers, private roots, containerd, temp dirs) is cleaned up
 # on exit, including Ctrl-C.
@@ -75,7 +79,15 @@ setup() {
             echo "bench: could not install ${missing[*]} (no plot / no WAT module)" >&2
     fi
     # NO_BUILD=1 uses the existing target/release/runw (the build takes minutes on 2 cores).
-    if [ -z "${NO_BUILD:-}" ] || [ ! -x "$RUNW" ]; then (cd "$HERE" && cargo build --release -q); fi
+    # With WasmEdge installed, runw is built with both engines.
+    local features=()
+    /sbin/ldconfig -p 2>/dev/null | grep -q "libwasmedge.so.0 " && features=(--features wasmedge)
+    if [ -z "${NO_BUILD:-}" ] || [ ! -x "$RUNW" ]; then
+        (cd "$HERE" && cargo build --release -q "${features[@]}")
+    fi
+    ENGINES=(wasmtime)
+    "$RUNW" --version | grep -q "wasmedge " && ENGINES+=(wasmedge)
+    echo "bench: wasm engines: ${ENGINES[*]}" >&2
 }
 
 # bundle DIR ARGS_JSON: a busybox rootfs and a config.json from `runw spec`, no terminal.
@@ -123,6 +135,18 @@ int main(int argc, char **argv) {
 }
 C
     printf '#include <unistd.h>\nint main(void) { sleep(100); return 0; }\n' >"$WORK/wsleep.c"
+    # CPU-bound: about 7 million calls; the argument comes from argv so nothing is folded.
+    cat >"$WORK/fib.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+static int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+int main(int argc, char **argv) {
+    printf("%d\n", fib(argc > 1 ? atoi(argv[1]) : 32));
+    return 0;
+}
+C
+    bundle "$WORK/wasm-fib" '["/app/fib.wasm", "32"]'
+    clang --target=wasm32-wasi --sysroot=/usr -O2 -o "$WORK/wasm-fib/rootfs/app/fib.wasm" "$WORK/fib.c"
     bundle "$WORK/wasm-c" '["/app/hello.wasm"]'
     clang --target=wasm32-wasi --sysroot=/usr -O2 -o "$WORK/wasm-c/rootfs/app/hello.wasm" "$WORK/hello.c"
     bundle "$WORK/wasm-sleep" '["/app/sleep.wasm"]'
@@ -243,20 +267,31 @@ lifecycle() {
 }
 
 # ---------------------------------------------------------------- 2. Wasm hello -------------
-wasm_hello() {
-    local root=$WORK/root-runw i
+# wasm_engine ENGINE: cold and warm hello worlds and the warm fib(32) under one engine.
+wasm_engine() {
+    local engine=$1 root=$WORK/root-runw i m
     local -A mods=([C]=wasm-c)
     [ -n "$HAVE_WAT" ] && mods[WAT]=wasm-wat
-    local m
+    local runw=("$RUNW" --root "$root" --wasm-engine "$engine")
+    local warm=$WORK/cache-warm-$engine cold=$WORK/cache-cold-$engine
     for m in "${!mods[@]}"; do
         # warm the cache once (not sampled)
-        guard runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" run -b "$WORK/${mods[$m]}" "w$m-warmup" || true
+        guard runw "${runw[@]}" --wasm-cache "$warm" run -b "$WORK/${mods[$m]}" "w$m-warmup-$engine" || true
         for ((i = 0; i < N; i++)); do
-            rm -rf "$WORK/cache-cold"
-            timed "runw wasm $m hello (cold)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-cold" run -b "$WORK/${mods[$m]}" "c$m$i" || true
-            timed "runw wasm $m hello (warm)" runw "$RUNW" --root "$root" --wasm-cache "$WORK/cache-warm" run -b "$WORK/${mods[$m]}" "w$m$i" || true
+            rm -rf "$cold"
+            timed "runw $engine $m hello (cold)" runw "${runw[@]}" --wasm-cache "$cold" run -b "$WORK/${mods[$m]}" "c$m$i-$engine" || true
+            timed "runw $engine $m hello (warm)" runw "${runw[@]}" --wasm-cache "$warm" run -b "$WORK/${mods[$m]}" "w$m$i-$engine" || true
         done
     done
+    guard runw "${runw[@]}" --wasm-cache "$warm" run -b "$WORK/wasm-fib" "fib-warmup-$engine" || true
+    for ((i = 0; i < N; i++)); do
+        timed "runw $engine fib(32) (warm)" runw "${runw[@]}" --wasm-cache "$warm" run -b "$WORK/wasm-fib" "fib$i-$engine" || true
+    done
+}
+
+wasm_hello() {
+    local root=$WORK/root-runw i engine
+    for engine in "${ENGINES[@]}"; do wasm_engine "$engine"; done
     for ((i = 0; i < N; i++)); do
         timed "runw busybox echo" runw "$RUNW" --root "$root" run -b "$WORK/echo" "e$i" || true
         timed "runc busybox echo" runc "$RUNC" --root "$WORK/root-runc" run -b "$WORK/echo" "e$i" || true
@@ -315,6 +350,9 @@ memory() {
     mem_one runc "$RUNC" sleep "runc Linux sleep"
     [ -n "$YOUKI" ] && mem_one youki "$YOUKI" sleep "youki Linux sleep"
     mem_one runw "$RUNW" wasm-sleep "runw Wasm sleep(100)"
+    if [[ " ${ENGINES[*]} " == *" wasmedge "* ]]; then
+        RUNW_WASM_ENGINE=wasmedge mem_one runw "$RUNW" wasm-sleep "runw WasmEdge sleep(100)"
+    fi
     [ -z "$YOUKI" ] || mem_one youki "$YOUKI" wasm-sleep-youki "youki Wasm sleep(100)"
     density
 }
@@ -394,8 +432,11 @@ report() {
     for name in create start wait-exit delete "run (true)"; do
         order+=("runw $name" "runc $name" "youki $name")
     done
-    order+=("runw wasm WAT hello (cold)" "runw wasm WAT hello (warm)" "runw wasm C hello (cold)" "runw wasm C hello (warm)"
-        "youki wasm C hello" "runw busybox echo" "runc busybox echo" "youki busybox echo"
+    local engine
+    for name in "WAT hello (cold)" "WAT hello (warm)" "C hello (cold)" "C hello (warm)" "fib(32) (warm)"; do
+        for engine in wasmtime wasmedge; do order+=("runw $engine $name"); done
+    done
+    order+=("youki wasm C hello" "runw busybox echo" "runc busybox echo" "youki busybox echo"
         "ctr run runw Linux" "ctr run runc Linux" "ctr run runw Wasm hello")
     {
         echo "# runw benchmark $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -416,6 +457,17 @@ report() {
         [ -n "$HAVE_WAT" ] || echo "No WAT module (wabt not installable): C module only."
         [ -z "${CTR_NOTE:-}" ] || echo "ctr run: $CTR_NOTE."
         echo
+        if part 2 && [[ " ${ENGINES[*]} " == *" wasmedge "* ]]; then
+            echo "## WasmEdge beside wasmtime (same run, medians)"
+            echo
+            echo "| measurement | wasmtime ms | WasmEdge ms | WasmEdge / wasmtime |"
+            echo "|---|---:|---:|---:|"
+            for name in "WAT hello (cold)" "WAT hello (warm)" "C hello (cold)" "C hello (warm)" "fib(32) (warm)"; do
+                [ -s "$SAMPLES/runw wasmtime $name" ] && [ -s "$SAMPLES/runw wasmedge $name" ] || continue
+                echo "| $name | $(med "runw wasmtime $name") | $(med "runw wasmedge $name") | $(ratio "runw wasmedge $name" "runw wasmtime $name") |"
+            done
+            echo
+        fi
         if part 3; then
             echo "## Memory (init process of a running container)"
             echo
@@ -429,13 +481,19 @@ report() {
         echo "| target | value | limit | verdict |"
         echo "|---|---:|---:|---|"
         check "Linux run total / runc run" "$(ratio "runw run (true)" "runc run (true)")" "<=" 0.7
-        check "Wasm C warm hello / runw busybox echo" "$(ratio "runw wasm C hello (warm)" "runw busybox echo")" "<=" 1.2
-        [ -n "$HAVE_WAT" ] && check "Wasm WAT warm hello / runw busybox echo" "$(ratio "runw wasm WAT hello (warm)" "runw busybox echo")" "<=" 1.2
+        check "Wasm C warm hello / runw busybox echo" "$(ratio "runw wasmtime C hello (warm)" "runw busybox echo")" "<=" 1.2
+        [ -n "$HAVE_WAT" ] && check "Wasm WAT warm hello / runw busybox echo" "$(ratio "runw wasmtime WAT hello (warm)" "runw busybox echo")" "<=" 1.2
+        if [[ " ${ENGINES[*]} " == *" wasmedge "* ]]; then
+            check "WasmEdge C warm hello / runw busybox echo" "$(ratio "runw wasmedge C hello (warm)" "runw busybox echo")" "<=" 1.2
+            check "WasmEdge fib(32) AOT / wasmtime fib(32)" "$(ratio "runw wasmedge fib(32) (warm)" "runw wasmtime fib(32) (warm)")" "<=" 1.5
+        else
+            echo "| WasmEdge targets | n/a | | not measured (runw built without wasmedge) |"
+        fi
         local w=
         part 3 && w=${MEMVAL["runw Wasm sleep(100)"]:-}
         check "sleeping Wasm init VmRSS MiB" "$([ -n "$w" ] && awk -v k="$w" 'BEGIN{printf "%.2f", k/1024}' || echo n/a)" "<" 10
         if [ -n "$YOUKI" ]; then
-            check "Wasm C warm hello / youki wasmtime hello" "$(ratio "runw wasm C hello (warm)" "youki wasm C hello")" "<=" 0.5
+            check "Wasm C warm hello / youki wasmtime hello" "$(ratio "runw wasmtime C hello (warm)" "youki wasm C hello")" "<=" 0.5
         else
             echo "| Wasm warm hello / youki wasmtime | n/a | <= 0.5 | not measured (YOUKI not set) |"
         fi
@@ -444,40 +502,62 @@ report() {
     } >"$REPORT"
 }
 
-# plot: every sample of every measurement as a point (log ms), one column per measurement.
+# series_of NAME: "SERIES<TAB>MEASUREMENT" of a sample name: the runtime (with the engine for
+# Wasm rows) and what was measured, e.g. "runw wasmedge C hello (warm)" is series
+# "runw wasmedge", measurement "C hello (warm)"; "ctr run runc Linux" is "runc", "ctr run Linux".
+series_of() {
+    local rest
+    case $1 in
+    "ctr run "*) rest=${1#ctr run }; printf '%s\tctr run %s\n' "${rest%% *}" "${rest#* }" ;;
+    *" wasmtime "* | *" wasmedge "*) rest=${1#* }
+        printf '%s %s\t%s\n' "${1%% *}" "${rest%% *}" "${rest#* }" ;;
+    *) printf '%s\t%s\n' "${1%% *}" "${1#* }" ;;
+    esac
+}
+
+# plot: every sample as a point (log ms), grouped by measurement (one column each), one colour
+# per runtime and engine, so that runw's and runc's samples of one measurement stand side by
+# side.
 plot() {
     command -v gnuplot >/dev/null || return 0
-    local i=0 name data=$WORK/plot.dat labels=""
-    : >"$data"
+    local f name line series measurement labels="" plots="" i tab=$'\t'
+    local -A column=() data=()
+    local -a measurements=() all_series=()
     for f in "$SAMPLES"/*; do
         name=${f##*/}
-        awk -v x=$i '{print x, $1 / 1000}' "$f" >>"$data"
-        labels+="${labels:+, }\"$name\" $i"
-        i=$((i + 1))
+        line=$(series_of "$name")
+        series=${line%%"$tab"*} measurement=${line#*"$tab"}
+        if [ -z "${column[$measurement]:-}" ]; then
+            column[$measurement]=${#measurements[@]}
+            measurements+=("$measurement")
+        fi
+        if [ -z "${data[$series]:-}" ]; then
+            data[$series]=$WORK/plot-${#all_series[@]}.dat
+            all_series+=("$series")
+        fi
+        awk -v x="${column[$measurement]}" '{print x, $1 / 1000}' "$f" >>"${data[$series]}"
     done
-    gnuplot <<EOF || echo "bench: gnuplot failed" >&2
+    for ((i = 0; i < ${#measurements[@]}; i++)); do
+        labels+="${labels:+, }\"${measurements[$i]}\" $i"
+    done
+    # Each series is shifted a little within its column, so that they do not overlap.
+    local n=${#all_series[@]}
+    for ((i = 0; i < n; i++)); do
+        plots+="${plots:+, }\"${data[${all_series[$i]}]}\" using (\$1 + ($i - ($n - 1) / 2.0) * 0.12 + (rand(0) - 0.5) * 0.08):2 with points pt 7 ps 0.6 title \"${all_series[$i]}\""
+    done
+    gnuplot <<GNUPLOT || echo "bench: gnuplot failed" >&2
 set terminal pngcairo size 1400,700 noenhanced
 set output "$PLOT"
-set title "runw bench $STAMP: wall time per sample (N=$N)"
+set title "runw bench $STAMP: wall time per sample (N=$N), by measurement and runtime"
 set ylabel "ms (log)"
 set logscale y
 set xtics ($labels) rotate by 45 right font ",9"
-set xrange [-1:$i]
-set bmargin 14
+set xrange [-1:${#measurements[@]}]
+set bmargin 12
 set grid ytics
-unset key
-plot "$data" using (\$1 + (rand(0) - 0.5) * 0.3):2 with points pt 7 ps 0.6
-EOF
-    [ -s "$PLOT" ] || gnuplot <<EOF >/dev/null 2>&1 || true
-set terminal png size 1400,700
-set output "$PLOT"
-set logscale y
-set xtics ($labels) rotate by 45 right
-set xrange [-1:$i]
-set bmargin 14
-unset key
-plot "$data" using 1:2 with points
-EOF
+set key outside right top
+plot $plots
+GNUPLOT
 }
 
 # ---------------------------------------------------------------- main ----------------------

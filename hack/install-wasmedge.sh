@@ -86,6 +86,8 @@ parse_args() {
     SOURCE=$(realpath "$SOURCE")
     AOT_WORD=$([[ $AOT == 1 ]] && echo on || echo off)
     MARKER=$PREFIX/share/wasmedge/runw-install
+    # A new or changed patch must reach the installed library.
+    PATCHES=$(cat "$ROOT"/hack/wasmedge-*.patch | sha256sum | cut -d' ' -f1)
 }
 
 # The marker records what this script installed; the header and the library must still be
@@ -94,6 +96,7 @@ already_installed() {
     [[ -f $MARKER && -f $PREFIX/include/wasmedge/version.h && -e $PREFIX/lib/libwasmedge.so.0 ]] ||
         return 1
     grep -qx "version=$WASMEDGE_VERSION" "$MARKER" && grep -qx "aot=$AOT_WORD" "$MARKER" &&
+        grep -qx "patches=$PATCHES" "$MARKER" &&
         grep -q "^#define WASMEDGE_VERSION \"$WASMEDGE_VERSION\"" "$PREFIX/include/wasmedge/version.h"
 }
 
@@ -245,7 +248,8 @@ install_and_register() {
     [[ $AOT == 1 ]] || rm -f "$PREFIX/bin/wasmedgec"
     register_library_dir
     mkdir -p "$(dirname "$MARKER")"
-    printf 'version=%s\naot=%s\nsource=%s\n' "$WASMEDGE_VERSION" "$AOT_WORD" "$SOURCE" > "$MARKER"
+    printf 'version=%s\naot=%s\npatches=%s\nsource=%s\n' "$WASMEDGE_VERSION" "$AOT_WORD" "$PATCHES" \
+        "$SOURCE" > "$MARKER"
 }
 
 # runw is started by containerd's shim, podman (conmon) or CRI-O with an environment of

@@ -108,7 +108,7 @@ rm -f "$OUT"/*.log "$OUT"/*.tap
 
 # The integration test binaries: name and path of each tests/*.rs target.
 test_binaries() {
-    cargo test --release --no-run --message-format=json "$@" |
+    cargo test --release --no-run --message-format=json "${FEATURES[@]}" "$@" |
         python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -117,8 +117,12 @@ for line in sys.stdin:
         print(m["target"]["name"], m["executable"])'
 }
 
+# The features hack/test.sh built runw with (RUNW_FEATURES=wasmedge), so nothing is rebuilt.
+FEATURES=()
+[[ -z ${RUNW_FEATURES:-} ]] || FEATURES=(--features "runw/$RUNW_FEATURES")
+
 step "build: runw, the integration tests, the conformance suite"
-cargo build --release
+cargo build --release "${FEATURES[@]}"
 test_binaries >"$OUT/test-binaries"
 cargo build --release -p runtime-tests --bin runtime-tests
 # The in-container checker must be static (see runtime-tests/run.sh).

@@ -141,13 +141,22 @@ fn exit_codes_follow_proc_exit_and_return() {
 fn trap_exits_134_with_wasm_backtrace() {
     let runw = Runw::new();
     let id = unique_id("trap");
+    // $deep is called through a function pointer, which an ahead-of-time compiler (WasmEdge's
+    // LLVM) cannot inline into its caller: a backtrace of optimised native code names the
+    // functions that kept their own frames.
     let module = r#"(module
+        (type $void (func))
+        (table 1 funcref)
+        (elem (i32.const 0) $deep)
         (func $deep unreachable)
-        (func $middle call $deep)
+        (func $middle (call_indirect (type $void) (i32.const 0)))
         (func (export "_start") call $middle))"#;
     let bundle = wasm_bundle(&id, "/app/trap.wasm", &wat(module));
-    let (code, _, err) = runw.run_bundle(&bundle, &id);
+    let (code, out, err) = runw.run_bundle(&bundle, &id);
     assert_eq!(code, 134, "{err}");
+    // The engine's own log (WasmEdge prints `[error] ...` there by default) never reaches
+    // the container's stdout, which belongs to the workload.
+    assert_eq!(out, "", "{err}");
     assert!(err.contains("wasm module /app/trap.wasm trapped"), "{err}");
     assert!(err.contains("unreachable"), "{err}");
     assert!(err.contains("wasm backtrace"), "{err}");
@@ -220,6 +229,64 @@ fn memory_grow_fails_past_the_memory_limit() {
     assert_eq!(code, 11, "{err}");
 }
 
+/// Runaway recursion traps (exit 134, "call stack exhausted") on every engine: wasmtime has a
+/// stack limit; WasmEdge has none, and grew to the OOM killer (or died of SIGSEGV in AOT code)
+/// before runw's call-depth guard. A deep recursion within the limit still runs.
+#[test]
+fn runaway_recursion_traps_and_deep_recursion_runs() {
+    let runw = Runw::new();
+    let id = unique_id("recurse");
+    let module = r#"(module
+        (func $r call $r)
+        (func (export "_start") call $r))"#;
+    let mut bundle = wasm_bundle(&id, "/app/r.wasm", &wat(module));
+    // Without a limit of its own, the engine would meet the cgroup's OOM killer (137).
+    bundle.set(
+        "/linux/resources",
+        json!({"memory": {"limit": 512 * 1024 * 1024}}),
+    );
+    let (code, out, err) = runw.run_bundle(&bundle, &id);
+    assert_eq!((code, out.as_str()), (134, ""), "{err}");
+    assert!(err.contains("wasm module /app/r.wasm trapped"), "{err}");
+    assert!(err.contains("call stack exhausted"), "{err}");
+
+    // 10,000 nested calls, then exit 7.
+    let id = unique_id("recurse");
+    let module = r#"(module
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func $down (param i32)
+          (if (local.get 0) (then (call $down (i32.sub (local.get 0) (i32.const 1))))))
+        (func (export "_start") (call $down (i32.const 10000)) (call $exit (i32.const 7))))"#;
+    let bundle = wasm_bundle(&id, "/app/deep.wasm", &wat(module));
+    let (code, _, err) = runw.run_bundle(&bundle, &id);
+    assert_eq!(code, 7, "{err}");
+}
+
+/// A module whose initial memory is above `linux.resources.memory.limit` fails with exit 1 and
+/// the reason on every engine (WasmEdge shrank it to the limit, logged, and ran it).
+#[test]
+fn initial_memory_above_the_memory_limit_fails() {
+    let runw = Runw::new();
+    let id = unique_id("bigmem");
+    let module = r#"(module
+        (memory 4000)
+        (func (export "_start")))"#;
+    let mut bundle = wasm_bundle(&id, "/app/big.wasm", &wat(module));
+    bundle.set(
+        "/linux/resources",
+        json!({"memory": {"limit": 64 * 1024 * 1024}}),
+    );
+    let (code, out, err) = runw.run_bundle(&bundle, &id);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("cannot run wasm module /app/big.wasm: its initial memory of 262144000 bytes exceeds the container's memory limit of 67108864 bytes"),
+        "{err}"
+    );
+    runw.assert_root_empty();
+    assert_no_cgroup(&id);
+}
+
 #[test]
 fn component_runs_as_wasi_cli_command() {
     let runw = Runw::new();
@@ -241,6 +308,17 @@ fn component_runs_as_wasi_cli_command() {
     bundle.add("/app/hello.wasm", &component);
     bundle.push_env("GREETING=component");
     let (code, out, err) = runw.run_bundle(&bundle, &id);
+    if !engine_runs_components() {
+        assert_eq!((code, out.as_str()), (1, ""), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("/app/hello.wasm is invalid: it is a component, and WasmEdge runs core modules only"),
+            "{err}"
+        );
+        runw.assert_root_empty();
+        assert_no_cgroup(&id);
+        return;
+    }
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("hello from C\narg[0]=/app/hello.wasm\narg[1]=comp\n"),
@@ -329,7 +407,7 @@ fn sleeping_module_lifecycle_pause_exec_ps() {
         &std::fs::read(runw.root.path().join(&id).join("runw.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(meta["workload"], "wasm:wasmtime");
+    assert_eq!(meta["workload"], format!("wasm:{}", engine()));
     let pid = runw.state(&id)["pid"].as_i64().unwrap();
 
     // The init never execs: it must be single-threaded (nothing cloned with locks held) and
@@ -400,6 +478,12 @@ fn sleeping_module_lifecycle_pause_exec_ps() {
     );
     let out = runw.run(&["exec", &id, "cat", "/etc/msg"]);
     assert_eq!(stdout(&out), "from the rootfs\n", "{}", stderr(&out));
+
+    // The thaw did not end the module's sleep(60) (WasmEdge's poll_oneoff returned EINTR to
+    // it): still running, and it never printed "woke up".
+    assert_eq!(runw.status(&id), "running");
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(!output.contains("woke up"), "{output}");
 
     assert!(runw.run(&["kill", &id, "TERM"]).status.success());
     runw.wait_status(&id, "stopped");
@@ -657,6 +741,14 @@ fn version_and_features_list_the_engines() {
         .as_str()
         .unwrap()
         .starts_with("wasmtime 48."));
+    // With WasmEdge compiled in: the linked library's version, then "(aot)" or why not.
+    if engines_compiled_in().contains(&"wasmedge".to_string()) {
+        assert!(text.contains(", wasmedge 0.17.1 ("), "{text}");
+        assert!(annotations["io.github.runw.wasm.engines"]
+            .as_str()
+            .unwrap()
+            .contains("wasmedge 0.17.1 ("));
+    }
     let unsafe_annotations = features["potentiallyUnsafeConfigAnnotations"]
         .as_array()
         .unwrap();
@@ -769,7 +861,11 @@ fn entrypoints_that_cannot_run() {
             "empty component",
             vec![],
             Box::new(|m: &Path| std::fs::write(m, wat("(component)")).unwrap()),
-            vec!["/app/m.wasm", "wasi:cli/command"],
+            if engine_runs_components() {
+                vec!["/app/m.wasm", "wasi:cli/command"]
+            } else {
+                vec!["/app/m.wasm", "it is a component"]
+            },
         ),
         (
             "fifo",

@@ -217,6 +217,8 @@ pub struct WasmWorkload {
     /// The module's path inside the container (for messages).
     path: PathBuf,
     memory_limit: Option<u64>,
+    /// Bytes of the module's first memory at instantiation (core modules).
+    initial_memory: Option<u64>,
     /// `--preserve-fds`: descriptors 3.. the module keeps.
     preserved_fds: i32,
 }
@@ -306,6 +308,7 @@ pub fn plan(
         engine: backend.name(),
         path,
         memory_limit,
+        initial_memory: initial_memory(&binary),
         preserved_fds: 0,
     }))
 }
@@ -341,6 +344,32 @@ fn prepare_error(err: PrepareError, path: &Path) -> anyhow::Error {
     }
 }
 
+/// Bytes of a core module's first defined memory at instantiation (`None` for components
+/// and modules without memory).
+fn initial_memory(binary: &[u8]) -> Option<u64> {
+    const PAGE: u64 = 64 * 1024;
+    wasmparser::Parser::new(0)
+        .parse_all(binary)
+        .find_map(|payload| match payload {
+            Ok(wasmparser::Payload::MemorySection(memories)) => {
+                memories.into_iter().next()?.ok().map(|m| m.initial)
+            }
+            _ => None,
+        })
+        .map(|pages| pages.saturating_mul(PAGE))
+}
+
+/// Why the module cannot start within `limit`. Checked here, the same for every engine:
+/// wasmtime fails instantiation, WasmEdge would shrink the memory to the limit and run.
+fn memory_above_limit(initial: Option<u64>, limit: Option<u64>) -> Option<String> {
+    let (initial, limit) = (initial?, limit?);
+    (initial > limit).then(|| {
+        format!(
+            "its initial memory of {initial} bytes exceeds the container's memory limit of {limit} bytes (linux.resources.memory.limit)"
+        )
+    })
+}
+
 /// `linux.resources.memory.limit` when it is a real limit.
 pub fn memory_limit(spec: &Spec) -> Option<u64> {
     let limit = spec
@@ -367,7 +396,10 @@ pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
         );
         std::process::exit(FAILED_EXIT);
     }
-    let outcome = workload.prepared.run(&wasi);
+    let outcome = match memory_above_limit(workload.initial_memory, workload.memory_limit) {
+        Some(reason) => Outcome::Failed(reason),
+        None => workload.prepared.run(&wasi),
+    };
     let code = exit_code(&outcome, &workload.path);
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -553,6 +585,20 @@ mod tests {
             let ok = HashMap::from([(ENGINE_ANNOTATION.to_string(), "wasmtime".to_string())]);
             assert_eq!(settings.backend(Some(&ok)).unwrap().name(), "wasmtime");
         }
+    }
+
+    #[test]
+    fn initial_memory_against_the_limit() {
+        let module = |pages: u32| wat::parse_str(format!("(module (memory {pages}))")).unwrap();
+        assert_eq!(initial_memory(&module(4000)), Some(4000 * 65536));
+        assert_eq!(initial_memory(&wat::parse_str("(module)").unwrap()), None);
+        let too_big = memory_above_limit(Some(4000 * 65536), Some(64 << 20)).unwrap();
+        assert!(
+            too_big.contains("initial memory of 262144000 bytes exceeds"),
+            "{too_big}"
+        );
+        assert_eq!(memory_above_limit(Some(1024 * 65536), Some(64 << 20)), None);
+        assert_eq!(memory_above_limit(Some(1 << 40), None), None);
     }
 
     #[test]

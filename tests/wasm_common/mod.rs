@@ -14,6 +14,17 @@ use serde_json::{json, Value};
 
 pub const RUNW: &str = env!("CARGO_BIN_EXE_runw");
 
+/// The engine these tests run on: `RUNW_WASM_ENGINE`, which runw reads too (hack/test.sh
+/// runs the Wasm tests once per engine compiled in), or runw's default, wasmtime.
+pub fn engine() -> String {
+    std::env::var("RUNW_WASM_ENGINE").unwrap_or_else(|_| "wasmtime".into())
+}
+
+/// WasmEdge runs core modules only; components are refused at create by design.
+pub fn engine_runs_components() -> bool {
+    engine() == "wasmtime"
+}
+
 /// A unique container id for this test process.
 pub fn unique_id(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
