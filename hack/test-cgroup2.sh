@@ -117,7 +117,8 @@ for line in sys.stdin:
         print(m["target"]["name"], m["executable"])'
 }
 
-# The features hack/test.sh built runw with (RUNW_FEATURES=wasmedge), so nothing is rebuilt.
+# RUNW_FEATURES=wasmedge builds runw with WasmEdge here too (hack/test.sh does not: the default
+# build, so that nothing is rebuilt).
 FEATURES=()
 [[ -z ${RUNW_FEATURES:-} ]] || FEATURES=(--features "runw/$RUNW_FEATURES")
 

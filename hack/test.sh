@@ -32,32 +32,33 @@ step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
 # WasmEdge, runw's second engine (cargo feature `wasmedge`): built from its release source
 # (../shared/vendor, or --source) with its LLVM AOT compiler and installed into /usr/local
-# (about 7 minutes on 2 cores; nothing when already installed). Every cargo command below
-# builds runw with both engines, so that nothing is built twice; hack/test-cgroup2.sh reads
-# RUNW_FEATURES for the same reason.
+# (about 7 minutes on 2 cores; nothing when already installed). runw built with it runs the
+# unit tests and the Wasm tests on both engines (one list, parameterised by RUNW_WASM_ENGINE:
+# tests/wasm_common::engine; only components differ, by design). Everything after runs the
+# default build (wasmtime only): a WasmEdge-linked runw loads LLVM in every invocation
+# (docs/wasm.md, "The price of linking WasmEdge"), which doubles the cgroup v2 lane's time
+# under emulation.
 step "WasmEdge $(sed -n 's/^WASMEDGE_VERSION=//p' hack/install-wasmedge.sh) with AOT (hack/install-wasmedge.sh)"
 hack/install-wasmedge.sh
-export RUNW_FEATURES=wasmedge
-FEATURES=(--features "runw/$RUNW_FEATURES")
+WASMEDGE=(--features runw/wasmedge)
 
-step "cargo build --release (wasmtime and WasmEdge)"
-cargo build --release "${FEATURES[@]}"
+step "runw with WasmEdge: build, clippy, unit tests, Wasm tests on wasmtime and on WasmEdge"
+cargo build --release "${WASMEDGE[@]}"
+cargo clippy --release --workspace --all-targets "${WASMEDGE[@]}" -- -D warnings
+cargo test --release --no-fail-fast "${WASMEDGE[@]}" --lib --test wasm
+RUNW_WASM_ENGINE=wasmedge cargo test --release --no-fail-fast "${WASMEDGE[@]}" --test wasm
+
+step "cargo build --release"
+cargo build --release
 
 step "cargo fmt --check"
 cargo fmt --all --check
 
-# Both builds must be clean: runw's default (wasmtime only) and the one with WasmEdge.
-step "cargo clippy (default features, and with wasmedge)"
+step "cargo clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
-cargo clippy --release --workspace --all-targets "${FEATURES[@]}" -- -D warnings
 
-step "cargo test --release --no-fail-fast (Wasm tests on wasmtime)"
-cargo test --release --workspace --no-fail-fast "${FEATURES[@]}"
-
-# The same Wasm tests on the second engine: one list, parameterised by RUNW_WASM_ENGINE
-# (tests/wasm_common::engine); only components differ, by design (WasmEdge refuses them).
-step "Wasm tests on WasmEdge (RUNW_WASM_ENGINE=wasmedge)"
-RUNW_WASM_ENGINE=wasmedge cargo test --release --no-fail-fast "${FEATURES[@]}" --test wasm
+step "cargo test --release --no-fail-fast"
+cargo test --release --workspace --no-fail-fast
 
 # Stress and fault suite (docs/reliability.md): lifecycles in a row and at once, SIGKILL of
 # runw mid-command, fault cases, PID reuse, ctr run through the stock shim; any failure or

@@ -268,8 +268,8 @@ pub fn load(root: &Path, id: &str, _lock: &ContainerLock) -> Result<Container> {
         bail!(not_found(id));
     }
     let meta = crate::state::Meta::load(&dir);
-    let mut container =
-        Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))?;
+    let mut container = crate::fixups::pid_reuse::load(dir)
+        .with_context(|| format!("cannot load the state of container {id}"))?;
     let recorded = meta.and_then(|meta| meta.init_start_time);
     crate::fixups::pid_reuse::forget_reused_pid(&mut container, recorded);
     Ok(container)

@@ -50,6 +50,8 @@
 //! * [`pid_reuse::forget_reused_pid`]: libcontainer takes a container to be running while its
 //!   init's pid exists, so once the pid is reused `kill` and `delete --force` signal another
 //!   process; runc compares the init's start time, and so does runw.
+//! * [`pid_reuse::load`]: libcontainer's load fails when the init exits between its check of
+//!   `/proc/<pid>` and its read of `/proc/<pid>/stat`; runw loads once more.
 //!
 //! Instead of libcontainer:
 //! * [`pid_file::write`]: libcontainer writes `--pid-file` with a plain write that follows a

@@ -8,7 +8,17 @@
 //! pid whose start time differs for a stopped container. runw records it in `runw.json`
 //! ([`crate::state::Meta`]) and forgets such a pid whenever it loads a container.
 
+use std::path::PathBuf;
+
 use libcontainer::container::{Container, ContainerStatus};
+
+/// `Container::load`, once more if it failed: libcontainer's `refresh_status` checks that
+/// `/proc/<pid>` exists and then reads `/proc/<pid>/stat`, so an init that exits and is
+/// reaped in between fails the load with "File not found: /proc/<pid>/stat" (seen as `events`
+/// exiting 1 when its container was killed). The second load finds no `/proc/<pid>`: stopped.
+pub fn load(dir: PathBuf) -> Result<Container, libcontainer::error::LibcontainerError> {
+    Container::load(dir.clone()).or_else(|_| Container::load(dir))
+}
 
 /// The start time of process `pid`, in clock ticks after boot (field 22 of
 /// `/proc/<pid>/stat`): with the pid, it names one process for the life of the host.
