@@ -15,10 +15,16 @@ set -euo pipefail
 #   iproute2 containerd podman   integration with the real callers of the runc CLI
 #   hyperfine file   benchmarks and binary checks
 #   qemu-system-x86 xz-utils   the cgroup v2 lane (hack/test-cgroup2.sh: a cgroup v2-only VM)
+#   python3-venv     componentize-py, which builds the test HTTP handlers (tests/wasm_http.rs),
+#                    goes into a virtualenv under target/ (jco comes from npm, with the
+#                    machine's Node.js)
+#   containernetworking-plugins   the CRI pod network of the HTTP handler tests (integration/)
+#   wrk              the HTTP load of the benchmark (hack/bench.sh)
 RUNW_PACKAGES=(
     busybox-static libseccomp-dev pkg-config libelf-dev zlib1g-dev runc gcc libc6-dev make git
     ca-certificates clang lld wasi-libc libclang-rt-14-dev-wasm32 iproute2 containerd podman
-    hyperfine file procps python3 qemu-system-x86 xz-utils
+    hyperfine file procps python3 qemu-system-x86 xz-utils python3-venv
+    containernetworking-plugins wrk
 )
 
 runw_missing_packages() {

@@ -372,3 +372,75 @@ fn address_in_use_is_reported() {
     );
     runw.assert_root_empty();
 }
+
+/// A server is a container like any other: `ps` lists its init, `events --stats` reads its
+/// cgroup, a paused server answers nothing until it is resumed (the request sent meanwhile is
+/// answered then), and SIGKILL ends it with 137 (foreground `runw run`, as runc reports it).
+#[test]
+fn server_container_ps_pause_events_and_sigkill() {
+    let runw = Runw::new();
+    let id = unique_id("http-life");
+    let port = free_port();
+    let bundle = http_bundle(&id, &python_handler(), port);
+    let file = std::fs::File::create(log_path(&bundle)).unwrap();
+    let mut child = runw
+        .command(&["run", "--bundle", bundle.dir_str(), &id])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    wait_listening(port, &log_path(&bundle));
+    assert_eq!(get(port, "/").status, 200);
+
+    let pid = runw.state(&id)["pid"].as_i64().unwrap();
+    let out = runw.run(&["ps", "--format", "json", &id]);
+    let pids: Vec<i64> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(pids, vec![pid], "ps: {}{}", stdout(&out), stderr(&out));
+
+    let out = runw.run(&["events", "--stats", &id]);
+    let event: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("events --stats: {e}: {}{}", stdout(&out), stderr(&out)));
+    assert_eq!(event["type"], "stats", "{event}");
+    assert!(
+        event["data"]["memory"]["usage"]["usage"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "memory.usage.usage: {event}"
+    );
+
+    let out = runw.run(&["pause", &id]);
+    assert!(out.status.success(), "pause: {}", stderr(&out));
+    assert_eq!(runw.status(&id), "paused");
+    // The kernel still completes the TCP handshake (the listening socket's backlog), but no
+    // answer comes while the server is frozen.
+    let waiting = std::thread::spawn(move || get(port, "/echo/while-paused"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !waiting.is_finished(),
+        "a paused server answered: {:?}",
+        waiting.join()
+    );
+    let out = runw.run(&["resume", &id]);
+    assert!(out.status.success(), "resume: {}", stderr(&out));
+    let reply = waiting.join().unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(reply.body.contains("path: /echo/while-paused"), "{reply:?}");
+
+    let out = runw.run(&["kill", &id, "KILL"]);
+    assert!(out.status.success(), "kill: {}", stderr(&out));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("runw run did not exit after SIGKILL:\n{}", log(&bundle));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(137), "{}", log(&bundle));
+    runw.assert_root_empty();
+    assert_no_cgroup(&id);
+}
