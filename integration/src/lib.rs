@@ -3,8 +3,10 @@
 //! command helpers with timeouts, OCI image archives built from scratch, Wasm modules,
 //! a pty, mount/cgroup leak checks and a minimal CRI (gRPC over a unix socket) client.
 
+pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod http;
 pub mod image;
 pub mod podman;
 pub mod wasm;
