@@ -129,6 +129,19 @@ impl Network {
             .collect()
     }
 
+    /// libcni's cached ADD results of sandbox `id` (this network's and containerd's loopback):
+    /// CNI DEL removes them.
+    pub fn cached_results(id: &str) -> Vec<PathBuf> {
+        let part = format!("-{id}-");
+        std::fs::read_dir(Path::new(LIBCNI_DIR).join("results"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(&part))
+            .map(|e| e.path())
+            .collect()
+    }
+
     /// Checks that every pod's network is gone (veths, addresses, libcni's cached results),
     /// then removes the bridge; returns the leaks.
     pub fn remove(&self) -> Vec<String> {
@@ -150,6 +163,8 @@ impl Network {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+        // (A TempDir in a static is never dropped.)
+        let _ = std::fs::remove_dir_all(self.ipam.path());
         let del = ip(&["link", "del", &self.bridge]);
         if del.code != 0 {
             leaks.push(format!(

@@ -145,8 +145,13 @@ impl Containerd {
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
 
-    /// `ctr --address <sock> -n <ns> args...`
+    /// `ctr --address <sock> -n <ns> args...`, killed after 30 s.
     pub fn ctr_raw(&self, ns: &str, args: &[&str]) -> Out {
+        self.ctr_within(ns, args, Duration::from_secs(30))
+    }
+
+    /// `ctr --address <sock> -n <ns> args...`, killed after `timeout`.
+    pub fn ctr_within(&self, ns: &str, args: &[&str], timeout: Duration) -> Out {
         run(
             Command::new("ctr")
                 .arg("--address")
@@ -154,7 +159,7 @@ impl Containerd {
                 .arg("-n")
                 .arg(ns)
                 .args(args),
-            Duration::from_secs(30),
+            timeout,
         )
     }
 

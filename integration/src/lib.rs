@@ -191,6 +191,25 @@ fn cgroup_roots() -> Vec<PathBuf> {
     roots
 }
 
+/// The directories of cgroup `rel` (e.g. `/runw-it-123/pod-x`) in every mounted hierarchy,
+/// and of its descendants.
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+    let rel = rel.trim_start_matches('/');
+    let mut found = vec![];
+    let mut stack: Vec<PathBuf> = cgroup_roots().iter().map(|r| r.join(rel)).collect();
+    while let Some(d) = stack.pop() {
+        if d.is_dir() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    stack.push(e.path());
+                }
+            }
+            found.push(d);
+        }
+    }
+    found
+}
+
 /// SIGKILLs (after thawing) every process in the cgroup `rel` and below, in every
 /// hierarchy; returns the pids found.
 pub fn kill_cgroup_tree(rel: &str) -> Vec<i32> {

@@ -41,7 +41,9 @@ fn ctr_run(runtime: &str, pre: &[&str], img: &str, id: &str, args: &[&str]) -> O
     ]);
     a.extend(args.iter().map(|s| s.to_string()));
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    e.cd.ctr_raw(&e.ns, &a)
+    // runw's create compiles a module that is not in its cache yet: 15-30 s for the HTTP
+    // handler.
+    e.cd.ctr_within(&e.ns, &a, Duration::from_secs(120))
 }
 
 fn ctr(args: &[&str]) -> Out {
