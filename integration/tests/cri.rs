@@ -113,6 +113,15 @@ fn create_and_start(pod: &str, config: Msg, sandbox: &Msg) -> String {
     id
 }
 
+/// A Linux container `sidecar` (busybox) in `pod` running `sh -c script`, started.
+fn start_sidecar(pod: &str, sandbox: &Msg, script: &str) -> String {
+    create_and_start(
+        pod,
+        container_config("sidecar", BUSYBOX, &["sh", "-c", script], &[]),
+        sandbox,
+    )
+}
+
 /// ContainerStatus until EXITED; returns the exit code.
 fn wait_exited(id: &str) -> i64 {
     wait_exited_within(id, Duration::from_secs(20))
@@ -195,19 +204,10 @@ fn wasm_pod_with_linux_sidecar() {
         container_config("app", WASM, &["/exit7.wat"], &[]),
         &sandbox,
     );
-    let sidecar = create_and_start(
+    let sidecar = start_sidecar(
         &pod,
-        container_config(
-            "sidecar",
-            BUSYBOX,
-            &[
-                "sh",
-                "-c",
-                "echo sidecar up; until [ -e /tmp/done ]; do sleep 0.1; done; echo sidecar done; exit 3",
-            ],
-            &[],
-        ),
         &sandbox,
+        "echo sidecar up; until [ -e /tmp/done ]; do sleep 0.1; done; echo sidecar done; exit 3",
     );
 
     assert_eq!(wait_exited(&app), 7, "exit code of the Wasm app");
@@ -288,20 +288,11 @@ fn wasm_http_pod_with_network() {
     assert!(Path::new(&netns).exists(), "{netns}");
 
     let app = create_and_start(&pod, container_config("app", HTTP, &[], &[]), &sandbox);
-    let sidecar = create_and_start(
+    let sidecar = start_sidecar(
         &pod,
-        container_config(
-            "sidecar",
-            BUSYBOX,
-            &[
-                "sh",
-                "-c",
-                "until wget -q -O - http://127.0.0.1:8080/echo/sidecar; do sleep 0.1; done; \
-                 echo sidecar done",
-            ],
-            &[],
-        ),
         &sandbox,
+        "until wget -q -O - http://127.0.0.1:8080/echo/sidecar; do sleep 0.1; done; \
+         echo sidecar done",
     );
     // The sidecar retries until the handler listens (the first create of the image compiles
     // the component, in CreateContainer), then prints the response.
