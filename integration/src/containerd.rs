@@ -56,7 +56,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   # No CAP_SYS_RESOURCE here: keep the sandbox's oom_score_adj at containerd's own.
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "{cni_bin}"
     conf_dir = "{d}/cni"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -76,24 +76,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 "#,
         runw = runw.display(),
         runc = runc.display(),
+        cni_bin = crate::cni::BIN_DIR,
     )
 }
 
 impl Containerd {
     /// Starts containerd and waits until it answers.
     pub fn start(tag: &str) -> Containerd {
+        Containerd::start_with_cni(tag, None)
+    }
+
+    /// Starts containerd with `network` (if any) in the CRI plugin's CNI `conf_dir`, so that
+    /// pods without host networking get an interface on it.
+    pub fn start_with_cni(tag: &str, network: Option<&crate::cni::Network>) -> Containerd {
         let dir = tempdir(&format!("runw-it-{tag}-"));
         let runw = runw_bin();
         let cfg = dir.path().join("config.toml");
         std::fs::create_dir_all(dir.path().join("cni")).unwrap();
+        if let Some(n) = network {
+            n.write_conflist(&dir.path().join("cni"));
+        }
         std::fs::write(&cfg, config(dir.path(), &runw, &runc_bin())).unwrap();
         let daemon = Daemon::spawn(
             "containerd",
             Command::new("containerd")
                 .arg("--config")
                 .arg(&cfg)
-                // runw's compiled-code cache, private too (the shim passes its env to runw).
-                .env("RUNW_WASM_CACHE", dir.path().join("wasm-cache")),
+                // runw's compiled-code cache (the shim passes its env to runw).
+                .env("RUNW_WASM_CACHE", wasm_cache()),
             &dir.path().join("containerd.log"),
         );
         let socket = dir.path().join("containerd.sock");
@@ -135,8 +145,13 @@ impl Containerd {
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
 
-    /// `ctr --address <sock> -n <ns> args...`
+    /// `ctr --address <sock> -n <ns> args...`, killed after 30 s.
     pub fn ctr_raw(&self, ns: &str, args: &[&str]) -> Out {
+        self.ctr_within(ns, args, Duration::from_secs(30))
+    }
+
+    /// `ctr --address <sock> -n <ns> args...`, killed after `timeout`.
+    pub fn ctr_within(&self, ns: &str, args: &[&str], timeout: Duration) -> Out {
         run(
             Command::new("ctr")
                 .arg("--address")
@@ -144,7 +159,7 @@ impl Containerd {
                 .arg("-n")
                 .arg(ns)
                 .args(args),
-            Duration::from_secs(30),
+            timeout,
         )
     }
 
@@ -265,6 +280,25 @@ impl Containerd {
         }
         leaks
     }
+}
+
+/// runw's compiled-code cache for the daemons of the tests: `$RUNW_IT_WASM_CACHE`, else
+/// `integration/target/wasm-cache`, kept from run to run like the test binaries: compiling
+/// the HTTP handler (an 18 MB component) takes 15-30 s, loading it from the cache 0.3 s.
+/// runw keys entries by module and engine, and checks them (HMAC under the cache's own key).
+pub fn wasm_cache() -> PathBuf {
+    let dir = std::env::var_os("RUNW_IT_WASM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wasm-cache"));
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    }
+    dir
 }
 
 /// Waits (up to 5 s) for processes mentioning `needle` to go; returns those that stay.

@@ -214,6 +214,8 @@ pub fn write_archive(img: &Image, out: &Path) {
 pub const BUSYBOX: &str = "localhost/runw-it/busybox:latest";
 pub const WASM: &str = "localhost/runw-it/wasm:latest";
 pub const PAUSE: &str = crate::containerd::PAUSE_IMAGE;
+/// The HTTP handler image: `/app/handler.wasm`, the Python `wasi:http/proxy` component.
+pub const HTTP: &str = "localhost/runw-it/http:latest";
 
 /// The Wasm test image: `/hello.wasm` (entrypoint, prints "hello from wasm"),
 /// `/exit7.wasm` (prints "exiting with 7", exits 7), `/sleep.wasm` (prints "sleeping",
@@ -239,6 +241,24 @@ pub fn wasm_test_image() -> Image {
         ],
         &["/hello.wasm"],
     )
+}
+
+/// The HTTP handler image ([`HTTP`]): the Python test handler
+/// ([`crate::http::python_handler`]) as `/app/handler.wasm`, its entrypoint; it serves on
+/// runw's default address, `0.0.0.0:8080`.
+pub fn http_image() -> Image {
+    wasm(
+        HTTP,
+        &[("/app/handler.wasm", crate::http::python_handler())],
+        &["/app/handler.wasm"],
+    )
+}
+
+/// Writes the HTTP handler image's archive into `dir`; returns its path.
+pub fn write_http_archive(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("http.tar");
+    write_archive(&http_image(), &out);
+    out
 }
 
 /// The pod sandbox ("pause") image: busybox sleeping.

@@ -3,8 +3,10 @@
 //! command helpers with timeouts, OCI image archives built from scratch, Wasm modules,
 //! a pty, mount/cgroup leak checks and a minimal CRI (gRPC over a unix socket) client.
 
+pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod http;
 pub mod image;
 pub mod podman;
 pub mod wasm;
@@ -187,6 +189,25 @@ fn cgroup_roots() -> Vec<PathBuf> {
         }
     }
     roots
+}
+
+/// The directories of cgroup `rel` (e.g. `/runw-it-123/pod-x`) in every mounted hierarchy,
+/// and of its descendants.
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+    let rel = rel.trim_start_matches('/');
+    let mut found = vec![];
+    let mut stack: Vec<PathBuf> = cgroup_roots().iter().map(|r| r.join(rel)).collect();
+    while let Some(d) = stack.pop() {
+        if d.is_dir() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    stack.push(e.path());
+                }
+            }
+            found.push(d);
+        }
+    }
+    found
 }
 
 /// SIGKILLs (after thawing) every process in the cgroup `rel` and below, in every

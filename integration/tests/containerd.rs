@@ -6,7 +6,8 @@ use runw_integration::{image, run_with_tty, wait_for, Out};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use runw_integration::image::{BUSYBOX, WASM};
+use runw_integration::http::{free_local_addr, get_when_up, refused, request};
+use runw_integration::image::{BUSYBOX, HTTP, WASM};
 
 struct Env {
     cd: Containerd,
@@ -40,7 +41,9 @@ fn ctr_run(runtime: &str, pre: &[&str], img: &str, id: &str, args: &[&str]) -> O
     ]);
     a.extend(args.iter().map(|s| s.to_string()));
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    e.cd.ctr_raw(&e.ns, &a)
+    // runw's create compiles a module that is not in its cache yet: 15-30 s for the HTTP
+    // handler.
+    e.cd.ctr_within(&e.ns, &a, Duration::from_secs(120))
 }
 
 fn ctr(args: &[&str]) -> Out {
@@ -392,6 +395,76 @@ fn wasm_broken_module_shows_runw_error() {
     assert_gone(&id);
 }
 
+/// The Python `wasi:http/proxy` handler under the stock shim, in the host's network
+/// namespace: real HTTP requests and their responses, the container's output, then SIGTERM.
+fn wasm_http_handler() {
+    runw_integration::require_wasm();
+    let id = id("wasm-http");
+    let addr = free_local_addr();
+    let log = env().cd.dir.path().join(format!("{id}.log"));
+    ctr_run(
+        "runw",
+        &[
+            "-d",
+            "--net-host",
+            "--log-uri",
+            &format!("file://{}", log.display()),
+            "--env",
+            &format!("WASMTIME_HTTP_PROXY_SOCKET_ADDR={addr}"),
+        ],
+        HTTP,
+        &id,
+        &[],
+    )
+    .ok("ctr run -d (HTTP handler)");
+    wait_status(&id, "RUNNING");
+
+    // The first create of the image compiles the component (unless cached): be patient.
+    let r = get_when_up(addr, "/echo/ctr?q=1", Duration::from_secs(120));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body.starts_with("method: GET\npath: /echo/ctr?q=1\n"),
+        "{r:?}"
+    );
+    let r = request(
+        addr,
+        "POST",
+        "/echo/post",
+        &[("x-runw-test", "from ctr")],
+        b"hello handler",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body.starts_with("method: POST\npath: /echo/post\n")
+            && r.body.contains("\nheader: x-runw-test: from ctr\n")
+            && r.body.ends_with("\nbody: hello handler\n"),
+        "{r:?}"
+    );
+    let r = request(addr, "GET", "/status/418", &[], b"").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (418, "status 418\n"));
+
+    // The handler's stdout and runw's stderr line, through the shim's log file.
+    wait_for(Duration::from_secs(10), "the container's output", || {
+        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        [
+            format!("runw: serving HTTP on {addr}"),
+            "python handled GET /echo/ctr?q=1".into(),
+            "python handled POST /echo/post".into(),
+            "python handled GET /status/418".into(),
+        ]
+        .iter()
+        .all(|l| out.lines().any(|o| o == l))
+        .then_some(())
+    });
+
+    // SIGTERM (ctr's default): the server stops accepting and exits 0.
+    ctr(&["task", "kill", &id]).ok("task kill");
+    assert_eq!(stop_and_delete(&id), 0, "exit status after SIGTERM");
+    assert!(refused(addr), "{addr} still accepts connections");
+    assert_gone(&id);
+}
+
 // ---------------------------------------------------------------------------------------
 
 fn setup() {
@@ -401,6 +474,7 @@ fn setup() {
     let [bb, w, _] = image::write_test_archives(&tmp);
     cd.import(&ns, &bb);
     cd.import(&ns, &w);
+    cd.import(&ns, &image::write_http_archive(&tmp));
     start_events(&cd, &ns);
     let _ = ENV.set(Env { cd, ns });
 }
@@ -430,6 +504,7 @@ fn main() {
             "wasm_broken_module_shows_runw_error",
             wasm_broken_module_shows_runw_error,
         ),
+        ("wasm_http_handler", wasm_http_handler),
     ];
     runw_integration::run_tests(tests, setup, || {
         let e = env();

@@ -2,15 +2,18 @@
 //! handler `runw` (what a RuntimeClass's `handler` names), driven over its unix socket with
 //! the calls a kubelet makes. One private containerd per test binary.
 
+use runw_integration::cni::Network;
 use runw_integration::containerd::{Containerd, HANDLER, PAUSE_IMAGE};
 use runw_integration::cri::{Client, Decoded, Msg};
+use runw_integration::http::{get_when_up, refused, request};
 use runw_integration::{image, wait_for};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 const NS: &str = "k8s.io";
-use runw_integration::image::{BUSYBOX, WASM};
+use runw_integration::image::{BUSYBOX, HTTP, WASM};
 
 struct Env {
     cd: Containerd,
@@ -18,6 +21,8 @@ struct Env {
 }
 
 static ENV: OnceLock<Env> = OnceLock::new();
+/// The pods' CNI network (set before containerd starts: torn down even if that fails).
+static NET: OnceLock<Network> = OnceLock::new();
 
 fn env() -> &'static Env {
     ENV.get().unwrap()
@@ -32,6 +37,18 @@ fn call(method: &str, req: Msg) -> Decoded {
 
 /// PodSandboxConfig: host network, our cgroup parent, logs under `log_dir`.
 fn sandbox_config(name: &str, uid: &str, log_dir: &Path, annotations: &[(&str, &str)]) -> Msg {
+    sandbox_config_net(name, uid, log_dir, annotations, true)
+}
+
+/// PodSandboxConfig with the host's network or (`host_network` false) the pod's own, set
+/// up by the CRI plugin's CNI ([`NET`]).
+fn sandbox_config_net(
+    name: &str,
+    uid: &str,
+    log_dir: &Path,
+    annotations: &[(&str, &str)],
+    host_network: bool,
+) -> Msg {
     let mut m = Msg::new()
         .msg(
             1,
@@ -49,8 +66,11 @@ fn sandbox_config(name: &str, uid: &str, log_dir: &Path, annotations: &[(&str, &
         8,
         Msg::new()
             .str(1, &format!("{}/pod-{uid}", env().cd.cgroup_parent))
-            // security_context.namespace_options.network = NODE (host network)
-            .msg(2, Msg::new().msg(1, Msg::new().int(1, 2))),
+            // security_context.namespace_options.network = NODE (2, host network) or POD (0)
+            .msg(
+                2,
+                Msg::new().msg(1, Msg::new().int(1, if host_network { 2 } else { 0 })),
+            ),
     )
 }
 
@@ -93,9 +113,22 @@ fn create_and_start(pod: &str, config: Msg, sandbox: &Msg) -> String {
     id
 }
 
+/// A Linux container `sidecar` (busybox) in `pod` running `sh -c script`, started.
+fn start_sidecar(pod: &str, sandbox: &Msg, script: &str) -> String {
+    create_and_start(
+        pod,
+        container_config("sidecar", BUSYBOX, &["sh", "-c", script], &[]),
+        sandbox,
+    )
+}
+
 /// ContainerStatus until EXITED; returns the exit code.
 fn wait_exited(id: &str) -> i64 {
-    wait_for(Duration::from_secs(20), &format!("{id} to exit"), || {
+    wait_exited_within(id, Duration::from_secs(20))
+}
+
+fn wait_exited_within(id: &str, timeout: Duration) -> i64 {
+    wait_for(timeout, &format!("{id} to exit"), || {
         let st = call("ContainerStatus", Msg::new().str(1, id)).msg(1);
         // state 2 = CONTAINER_EXITED
         (st.int(3) == 2).then(|| st.int(7))
@@ -171,19 +204,10 @@ fn wasm_pod_with_linux_sidecar() {
         container_config("app", WASM, &["/exit7.wat"], &[]),
         &sandbox,
     );
-    let sidecar = create_and_start(
+    let sidecar = start_sidecar(
         &pod,
-        container_config(
-            "sidecar",
-            BUSYBOX,
-            &[
-                "sh",
-                "-c",
-                "echo sidecar up; until [ -e /tmp/done ]; do sleep 0.1; done; echo sidecar done; exit 3",
-            ],
-            &[],
-        ),
         &sandbox,
+        "echo sidecar up; until [ -e /tmp/done ]; do sleep 0.1; done; echo sidecar done; exit 3",
     );
 
     assert_eq!(wait_exited(&app), 7, "exit code of the Wasm app");
@@ -218,6 +242,164 @@ fn wasm_pod_with_linux_sidecar() {
 
     remove_pod(&pod);
     assert_pod_gone(&pod);
+}
+
+/// The Python `wasi:http/proxy` handler in a pod with its own network (CNI bridge), with a
+/// busybox sidecar that requests it over the pod's loopback; the host requests it at the
+/// pod's IP. Stopping the handler container (SIGTERM) exits 0; removing the pod leaves no
+/// network namespace, veth, address, runtime state or container cgroup.
+fn wasm_http_pod_with_network() {
+    runw_integration::require_wasm();
+    let e = env();
+    let uid = format!("http-pod-{}", std::process::id());
+    let logs = log_dir(&uid);
+    let sandbox = sandbox_config_net(
+        "http-pod",
+        &uid,
+        &logs,
+        &[("module.wasm.image/variant", "compat-smart")],
+        false,
+    );
+    let pod = run_pod(&sandbox, HANDLER);
+
+    // PodSandboxStatus (verbose): the pod's IP, and the network namespace in its spec.
+    let st = call("PodSandboxStatus", Msg::new().str(1, &pod).int(2, 1));
+    let ip: IpAddr = st.msg(1).msg(5).str(1).parse().expect("the pod's IP");
+    let net = NET.get().unwrap();
+    assert!(
+        net.reserved_ips().contains(&ip.to_string()),
+        "pod IP {ip} not from {}",
+        net.subnet
+    );
+    let info: serde_json::Value = st
+        .map(2)
+        .into_iter()
+        .find(|(k, _)| k == "info")
+        .map(|(_, v)| serde_json::from_str(&v).unwrap())
+        .expect("PodSandboxStatus info");
+    let netns = info["runtimeSpec"]["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "network")
+        .and_then(|n| n["path"].as_str())
+        .expect("the sandbox's network namespace path")
+        .to_string();
+    assert!(Path::new(&netns).exists(), "{netns}");
+
+    let app = create_and_start(&pod, container_config("app", HTTP, &[], &[]), &sandbox);
+    let sidecar = start_sidecar(
+        &pod,
+        &sandbox,
+        "until wget -q -O - http://127.0.0.1:8080/echo/sidecar; do sleep 0.1; done; \
+         echo sidecar done",
+    );
+    // The sidecar retries until the handler listens (the first create of the image compiles
+    // the component, in CreateContainer), then prints the response.
+    assert_eq!(
+        wait_exited_within(&sidecar, Duration::from_secs(60)),
+        0,
+        "sidecar's exit code"
+    );
+    let out = log_lines(&logs.join("sidecar.log"), "stdout");
+    assert_eq!(
+        out.first().zip(out.get(1)),
+        Some((
+            &"method: GET".to_string(),
+            &"path: /echo/sidecar".to_string()
+        )),
+        "sidecar's output: {out:?}"
+    );
+    assert!(
+        out.iter().any(|l| l == "header: user-agent: Wget"),
+        "{out:?}"
+    );
+    assert_eq!(
+        out[out.len() - 2..],
+        ["body: ".to_string(), "sidecar done".to_string()],
+        "{out:?}"
+    );
+
+    // From the host, at the pod's IP.
+    let addr = SocketAddr::new(ip, 8080);
+    let r = get_when_up(addr, "/echo/host?from=test", Duration::from_secs(10));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body
+            .starts_with("method: GET\npath: /echo/host?from=test\n"),
+        "{r:?}"
+    );
+    let r = request(addr, "POST", "/status/503", &[], b"x").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (503, "status 503\n"));
+
+    // The handler's output, in the pod's log directory.
+    wait_for(Duration::from_secs(10), "the handler's log", || {
+        let out = log_lines(&logs.join("app.log"), "stdout");
+        [
+            "python handled GET /echo/sidecar",
+            "python handled GET /echo/host?from=test",
+            "python handled POST /status/503",
+        ]
+        .iter()
+        .all(|l| out.iter().any(|o| o == l))
+        .then_some(())
+    });
+    assert!(
+        log_lines(&logs.join("app.log"), "stderr")
+            .iter()
+            .any(|l| l == "runw: serving HTTP on 0.0.0.0:8080"),
+        "{:?}",
+        std::fs::read_to_string(logs.join("app.log"))
+    );
+
+    // The sandbox's and the running handler's cgroups, under the pod's (checked gone below).
+    let pod_cgroup = format!("{}/pod-{uid}", e.cd.cgroup_parent);
+    let cgroups = runw_integration::cgroup_dirs(&pod_cgroup);
+    assert!(
+        [&pod, &app]
+            .iter()
+            .all(|id| cgroups.iter().any(|d| d.ends_with(id))),
+        "no cgroups of the sandbox and the handler under {pod_cgroup}: {cgroups:?}"
+    );
+
+    // What the kubelet does first when a pod is deleted: StopContainer with the grace period
+    // (SIGTERM, then SIGKILL after 10 s). The handler exits 0 on SIGTERM.
+    call("StopContainer", Msg::new().str(1, &app).int(2, 10));
+    assert_eq!(
+        wait_exited(&app),
+        0,
+        "exit code of the handler after SIGTERM"
+    );
+    assert!(refused(addr), "{addr} still accepts connections");
+
+    remove_pod(&pod);
+    assert_pod_gone(&pod);
+    assert!(!Path::new(&netns).exists(), "{netns} left behind");
+    assert!(
+        runw_integration::mounts_under(Path::new(&netns)).is_empty(),
+        "{netns} still mounted"
+    );
+    assert!(
+        !net.reserved_ips().contains(&ip.to_string()),
+        "{ip} still reserved"
+    );
+    assert_eq!(Network::cached_results(&pod), Vec::<PathBuf>::new());
+    assert_eq!(
+        net.ports(),
+        Vec::<String>::new(),
+        "veths left on the bridge"
+    );
+    for id in [&pod, &app, &sidecar] {
+        let state = e.cd.runw_root.join(NS).join(id);
+        assert!(!state.exists(), "runw state left: {}", state.display());
+    }
+    // The pod's cgroup itself is the kubelet's (made and removed by it); its containers'
+    // cgroups are the runtime's.
+    let left: Vec<_> = runw_integration::cgroup_dirs(&pod_cgroup)
+        .into_iter()
+        .filter(|d| !d.ends_with(format!("pod-{uid}")))
+        .collect();
+    assert!(left.is_empty(), "container cgroups left: {left:?}");
 }
 
 /// The default handler (runc), for comparison, in the same containerd.
@@ -273,11 +455,13 @@ fn linux_pod_on_runw_stopped_while_running() {
 // ---------------------------------------------------------------------------------------
 
 fn setup() {
-    let cd = Containerd::start("cri");
+    let _ = NET.set(Network::create());
+    let cd = Containerd::start_with_cni("cri", NET.get());
     let tmp = cd.dir.path().to_owned();
     for archive in image::write_test_archives(&tmp) {
         cd.import(NS, &archive);
     }
+    cd.import(NS, &image::write_http_archive(&tmp));
     let cri = Client::new(&cd.socket);
     let _ = ENV.set(Env { cd, cri });
     // The CRI plugin sees imported images through containerd's events: wait for them.
@@ -292,7 +476,7 @@ fn setup() {
                 .flat_map(|i| Decoded::parse(i).all(2))
                 .map(|t| String::from_utf8_lossy(&t).into_owned())
                 .collect();
-            [PAUSE_IMAGE, BUSYBOX, WASM]
+            [PAUSE_IMAGE, BUSYBOX, WASM, HTTP]
                 .iter()
                 .all(|n| tags.iter().any(|t| t == n))
                 .then_some(())
@@ -304,6 +488,7 @@ fn main() {
     let tests: &[runw_integration::Test] = &[
         ("version", version),
         ("wasm_pod_with_linux_sidecar", wasm_pod_with_linux_sidecar),
+        ("wasm_http_pod_with_network", wasm_http_pod_with_network),
         (
             "linux_pod_default_runc_handler",
             linux_pod_default_runc_handler,
@@ -314,8 +499,25 @@ fn main() {
         ),
     ];
     runw_integration::run_tests(tests, setup, || {
-        let e = env();
-        let mut leaks = e.cd.stop(&[NS]);
+        let Some(e) = ENV.get() else {
+            return NET.get().map(Network::remove).unwrap_or_default();
+        };
+        // Pods left by a failed test: through the CRI, so that their networks go too.
+        let mut leaks = vec![];
+        for item in e
+            .cri
+            .call("ListPodSandbox", Msg::new())
+            .map(|r| r.all(1))
+            .unwrap_or_default()
+        {
+            let pod = Decoded::parse(&item).str(1);
+            leaks.push(format!("pod left: {pod}"));
+            let _ = e.cri.call("StopPodSandbox", Msg::new().str(1, &pod));
+            let _ = e.cri.call("RemovePodSandbox", Msg::new().str(1, &pod));
+        }
+        leaks.extend(e.cd.stop(&[NS]));
+        // After containerd: the pods' networks must be gone by now.
+        leaks.extend(NET.get().map(Network::remove).unwrap_or_default());
         let dir = e.cd.dir.path().to_owned();
         let m = runw_integration::mounts_under(&dir);
         if !m.is_empty() {
