@@ -46,8 +46,10 @@ impl Executor for WorkloadExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         reopen_dev_null_for_writing();
         match &self.wasm {
-            // Found, read, compiled and linked on the host already.
-            Some(_) => Ok(()),
+            // Found, read, compiled and linked on the host already; what it needs from the
+            // container (a server's socket) is taken now, so that a failure fails create.
+            Some(wasm) => crate::wasm::acquire(wasm, spec)
+                .map_err(ExecutorValidationError::ArgValidationError),
             None => DefaultExecutor {}.validate(spec),
         }
     }

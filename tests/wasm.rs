@@ -486,11 +486,7 @@ fn sleeping_module_lifecycle_pause_exec_ps() {
     assert!(!output.contains("woke up"), "{output}");
 
     assert!(runw.run(&["kill", &id, "TERM"]).status.success());
-    runw.wait_status(&id, "stopped");
-    let out = runw.run(&["delete", &id]);
-    assert!(out.status.success(), "delete: {}", stderr(&out));
-    runw.assert_root_empty();
-    assert_no_cgroup(&id);
+    runw.delete_stopped(&id);
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod common;
 mod wasm_common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -48,6 +48,31 @@ fn serve(runw: &Runw, bundle: &Bundle, id: &str, port: u16) {
     let status = runw.run_detached(bundle, id, &log_path(bundle));
     assert!(status.success(), "run -d: {}", log(bundle));
     wait_listening(port, &log_path(bundle));
+}
+
+/// A foreground `runw run` of `bundle`, its output (and the container's) in the bundle's log.
+fn run_foreground(runw: &Runw, bundle: &Bundle, id: &str) -> std::process::Child {
+    let file = std::fs::File::create(log_path(bundle)).unwrap();
+    runw.command(&["run", "--bundle", bundle.dir_str(), id])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (bounded) for a foreground `runw run` to exit after `what`.
+fn wait_exit(child: &mut std::process::Child, bundle: &Bundle, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("runw run did not exit after {what}:\n{}", log(bundle));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits until the container's output contains `text`.
@@ -185,11 +210,7 @@ fn python_handler_serves_requests() {
     assert!(out.status.success(), "kill: {}", stderr(&out));
     let reply = sleeper.join().unwrap();
     assert_eq!((reply.status, reply.body.as_str()), (200, "slept 2s\n"));
-    runw.wait_status(&id, "stopped");
-    let out = runw.run(&["delete", &id]);
-    assert!(out.status.success(), "delete: {}", stderr(&out));
-    runw.assert_root_empty();
-    assert_no_cgroup(&id);
+    runw.delete_stopped(&id);
 }
 
 /// Per-request faults never kill the server: a handler past RUNW_HTTP_REQUEST_TIMEOUT (asleep
@@ -235,28 +256,12 @@ fn stop_signals_end_a_server_with_0() {
         let id = unique_id("http-stop");
         let port = free_port();
         let bundle = http_bundle(&id, &component, port);
-        let file = std::fs::File::create(log_path(&bundle)).unwrap();
-        let mut child = runw
-            .command(&["run", "--bundle", bundle.dir_str(), &id])
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
+        let mut child = run_foreground(&runw, &bundle, &id);
         wait_listening(port, &log_path(&bundle));
         assert_eq!(get(port, "/").status, 200);
         let out = runw.run(&["kill", &id, signal]);
         assert!(out.status.success(), "kill: {}", stderr(&out));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("runw run did not exit after SIG{signal}:\n{}", log(&bundle));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = wait_exit(&mut child, &bundle, &format!("SIG{signal}"));
         assert_eq!(status.code(), Some(0), "SIG{signal}:\n{}", log(&bundle));
         runw.assert_root_empty();
         assert_no_cgroup(&id);
@@ -348,28 +353,60 @@ fn bad_server_settings_fail_create() {
     }
 }
 
-/// The address in use: the container ends with 1 and the reason on its stderr.
+/// The address in use fails create (the socket is bound in the container's init during
+/// create, with the container's capabilities): one line, exit 1, nothing left behind; `run`
+/// the same. The server listens from create on, so a request sent before start waits for it.
 #[test]
-fn address_in_use_is_reported() {
+fn address_in_use_fails_create_and_listening_starts_at_create() {
     let runw = Runw::new();
-    let id = unique_id("http-busy");
+    let component = python_handler();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let bundle = http_bundle(&id, &python_handler(), port);
+    let message = format!(
+        "wasm module /app/handler.wasm: cannot listen on 127.0.0.1:{port} (WASMTIME_HTTP_PROXY_SOCKET_ADDR): Address already in use"
+    );
+    for command in ["create", "run"] {
+        let id = unique_id("http-busy");
+        let bundle = http_bundle(&id, &component, port);
+        let out = runw
+            .command(&[command, "--bundle", bundle.dir_str(), &id])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {err}");
+        assert!(err.contains(&message), "{command}: {err}");
+        assert_eq!(err.lines().count(), 1, "{command}: {err}");
+        runw.assert_root_empty();
+        assert_no_cgroup(&id);
+    }
+    drop(taken);
+
+    let id = unique_id("http-early");
+    let port = free_port();
+    let bundle = http_bundle(&id, &component, port);
+    let file = std::fs::File::create(log_path(&bundle)).unwrap();
     let out = runw
-        .command(&["run", "--bundle", bundle.dir_str(), &id])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .command(&["create", "--bundle", bundle.dir_str(), &id])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.status.success(), "create: {}", log(&bundle));
+    let early = std::thread::spawn(move || get(port, "/echo/before-start"));
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
-        stderr(&out).contains(&format!(
-            "runw: cannot run wasm module /app/handler.wasm: cannot listen on 127.0.0.1:{port} (WASMTIME_HTTP_PROXY_SOCKET_ADDR): Address already in use"
-        )),
-        "{}",
-        stderr(&out)
+        !early.is_finished(),
+        "answered before start: {:?}",
+        early.join()
     );
+    let out = runw.run(&["start", &id]);
+    assert!(out.status.success(), "start: {}", stderr(&out));
+    let reply = early.join().unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(reply.body.contains("path: /echo/before-start"), "{reply:?}");
+    assert!(runw.run(&["delete", "--force", &id]).status.success());
     runw.assert_root_empty();
 }
 
@@ -382,13 +419,7 @@ fn server_container_ps_pause_events_and_sigkill() {
     let id = unique_id("http-life");
     let port = free_port();
     let bundle = http_bundle(&id, &python_handler(), port);
-    let file = std::fs::File::create(log_path(&bundle)).unwrap();
-    let mut child = runw
-        .command(&["run", "--bundle", bundle.dir_str(), &id])
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
-        .spawn()
-        .unwrap();
+    let mut child = run_foreground(&runw, &bundle, &id);
     wait_listening(port, &log_path(&bundle));
     assert_eq!(get(port, "/").status, 200);
 
@@ -429,17 +460,7 @@ fn server_container_ps_pause_events_and_sigkill() {
 
     let out = runw.run(&["kill", &id, "KILL"]);
     assert!(out.status.success(), "kill: {}", stderr(&out));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("runw run did not exit after SIGKILL:\n{}", log(&bundle));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, &bundle, "SIGKILL");
     assert_eq!(status.code(), Some(137), "{}", log(&bundle));
     runw.assert_root_empty();
     assert_no_cgroup(&id);

@@ -5,8 +5,9 @@
 //! before the module's entry point, after libcontainer's setup (namespaces, mounts,
 //! capabilities, seccomp) and `start`, the process:
 //!
-//! 1. closes every descriptor but stdio and `--preserve-fds` ([`close_inherited_fds`]): runw's
-//!    lock file, log file, libcontainer's exec pipe, cache files;
+//! 1. closes every descriptor but stdio, `--preserve-fds` and those the module's host keeps
+//!    (an HTTP server's listening socket, bound during create) ([`close_inherited_fds`]):
+//!    runw's lock file, log file, libcontainer's exec pipe, cache files;
 //! 2. replaces its command line with `process.args` and erases its environment
 //!    ([`scrub_process_text`]): `/proc/<pid>/cmdline` and `environ` showed runw's (host paths,
 //!    and whatever secrets the caller of runw had in its environment);
@@ -19,6 +20,7 @@
 //!    `..`, `/dev/fd`, magic links) reaches procfs.
 
 use std::ffi::CStr;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -38,24 +40,42 @@ const PROC_FILES_ALLOWED: &[&str] = &[
 ];
 
 /// All three steps, in order (the descriptors first: nothing after it opens a host file).
-pub fn confine(args: &[String], preserved_fds: i32) -> Result<()> {
-    close_inherited_fds(preserved_fds);
+pub fn confine(args: &[String], preserved_fds: i32, kept: &[RawFd]) -> Result<()> {
+    close_inherited_fds(preserved_fds, kept);
     scrub_process_text(args);
     keep_out_of_procfs()
 }
 
-/// Closes every descriptor from `3 + preserved` up.
-pub fn close_inherited_fds(preserved: i32) {
+/// Closes every descriptor from `3 + preserved` up, but those in `kept`.
+pub fn close_inherited_fds(preserved: i32, kept: &[RawFd]) {
     let first = 3 + preserved.max(0) as libc::c_uint;
+    let mut kept: Vec<libc::c_uint> = kept
+        .iter()
+        .filter_map(|fd| libc::c_uint::try_from(*fd).ok())
+        .filter(|fd| *fd >= first)
+        .collect();
+    kept.sort_unstable();
+    let mut from = first;
+    for fd in kept {
+        if fd > from {
+            close_range(from, fd - 1);
+        }
+        from = fd + 1;
+    }
+    close_range(from, libc::c_uint::MAX);
+}
+
+/// Closes the descriptors `first..=last`.
+fn close_range(first: libc::c_uint, last: libc::c_uint) {
     // SAFETY: close_range only closes descriptors; nothing in this process uses them any more.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0) };
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
     if rc != 0 {
         // Kernels before 5.9: close them one by one.
         let max = nix::unistd::sysconf(nix::unistd::SysconfVar::OPEN_MAX)
             .ok()
             .flatten()
             .unwrap_or(1024) as libc::c_uint;
-        for fd in first..max {
+        for fd in first..=last.min(max) {
             // SAFETY: as above.
             unsafe { libc::close(fd as libc::c_int) };
         }

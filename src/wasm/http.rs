@@ -5,7 +5,9 @@
 //! runs as a command), and [`link`] pre-instantiates it (`ProxyPre`) on an engine of its own
 //! ([`engine`]: epoch interruption, so that a handler that computes forever still yields).
 //!
-//! Container side, in the init after `start` and [`super::confine`]: [`HttpHandler::run`]
+//! Container side, in the init during create: the listening socket ([`HttpHandler::acquire`],
+//! so that an address in use fails create, with the container's own capabilities). After
+//! `start` and [`super::confine`]: [`HttpHandler::run`]
 //! serves HTTP/1.1 with hyper on `WASMTIME_HTTP_PROXY_SOCKET_ADDR` from `process.env` (the
 //! variables of runwasi's wasmtime shim, for drop-in compatibility) on a current-thread tokio
 //! runtime that runw owns, with a fresh instance per request. Faults stay per request: a trap
@@ -13,8 +15,9 @@
 //! gets hyper's 400. SIGTERM/SIGINT stop accepting, let in-flight requests finish (at most
 //! `RUNW_HTTP_SHUTDOWN_TIMEOUT`) and exit 0.
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -161,6 +164,8 @@ impl WasiHttpView for HttpHost {
 /// A pre-instantiated HTTP handler component.
 pub struct HttpHandler {
     pre: ProxyPre<HttpHost>,
+    /// The listening socket, bound in the init during create ([`Prepared::acquire`]).
+    listener: Mutex<Option<TcpListener>>,
 }
 
 /// Links the component against WASI 0.2 and `wasi:http` (outgoing-handler and types).
@@ -176,7 +181,10 @@ pub fn link(engine: &Engine, component: &Component) -> Result<HttpHandler, Prepa
             anyhow::Error::from(e)
         ))
     })?;
-    Ok(HttpHandler { pre })
+    Ok(HttpHandler {
+        pre,
+        listener: Mutex::new(None),
+    })
 }
 
 /// The server's settings, from `process.env`.
@@ -236,6 +244,17 @@ impl Prepared for HttpHandler {
         ServerConfig::from_env(&wasi.env).map(drop)
     }
 
+    fn acquire(&self, wasi: &Wasi) -> Result<(), String> {
+        let listener = listen(&ServerConfig::from_env(&wasi.env)?)?;
+        *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener);
+        Ok(())
+    }
+
+    fn kept_fds(&self) -> Vec<std::os::fd::RawFd> {
+        let listener = self.listener.lock().unwrap_or_else(|e| e.into_inner());
+        listener.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+
     fn run(&self, wasi: &Wasi) -> Outcome {
         let config = match ServerConfig::from_env(&wasi.env) {
             Ok(config) => config,
@@ -248,12 +267,17 @@ impl Prepared for HttpHandler {
             Ok(runtime) => runtime,
             Err(err) => return Outcome::Failed(format!("cannot start the WASI runtime: {err}")),
         };
+        let listener = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let server = Arc::new(Server {
             pre: self.pre.clone(),
             wasi: wasi.clone(),
             timeout: config.timeout,
         });
-        match runtime.block_on(server.serve(&config)) {
+        match runtime.block_on(server.serve(&config, listener)) {
             Ok(()) => Outcome::Exited(0),
             Err(err) => Outcome::Failed(err),
         }
@@ -290,14 +314,27 @@ enum Failure {
 }
 
 impl Server {
-    async fn serve(self: Arc<Self>, config: &ServerConfig) -> Result<(), String> {
+    /// Serves on `listener` (bound during create), or on a socket of its own when there is
+    /// none (a process whose create step did not bind it).
+    async fn serve(
+        self: Arc<Self>,
+        config: &ServerConfig,
+        listener: Option<TcpListener>,
+    ) -> Result<(), String> {
         // SIGTERM and SIGINT were blocked (and queued) since the init started (`super::run`):
         // tokio's handlers take them from here on.
         let mut term =
             signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
         let mut int =
             signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
-        let listener = listen(config)?;
+        let listener = match listener {
+            Some(listener) => listener,
+            None => listen(config)?,
+        };
+        let listener = listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(listener))
+            .map_err(|e| format!("cannot serve on {}: {e}", config.addr))?;
         start_epoch_ticker(self.pre.engine().clone());
         super::unblock_stop_signals();
         let addr = listener.local_addr().unwrap_or(config.addr);
@@ -474,24 +511,19 @@ impl Server {
     }
 }
 
-/// A socket with the backlog of [`BACKLOG_ENV`] (tokio's `bind` has a fixed one).
-fn listen(config: &ServerConfig) -> Result<tokio::net::TcpListener, String> {
+/// A listening socket on [`ADDR_ENV`] with the backlog of [`BACKLOG_ENV`].
+fn listen(config: &ServerConfig) -> Result<TcpListener, String> {
     let addr = config.addr;
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
+    let failed = |e: std::io::Error| format!("cannot listen on {addr} ({ADDR_ENV}): {e}");
+    // std binds with SO_REUSEADDR and listens with a backlog of 128; a second listen(2) on a
+    // listening socket sets the configured one.
+    let listener = TcpListener::bind(addr).map_err(failed)?;
+    let backlog = libc::c_int::try_from(config.backlog).unwrap_or(libc::c_int::MAX);
+    // SAFETY: listen(2) on a socket this function owns, with an integer argument.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } != 0 {
+        return Err(failed(std::io::Error::last_os_error()));
     }
-    .map_err(|e| format!("cannot open a socket for {addr}: {e}"))?;
-    socket
-        .set_reuseaddr(true)
-        .map_err(|e| format!("cannot open a socket for {addr}: {e}"))?;
-    socket
-        .bind(addr)
-        .map_err(|e| format!("cannot listen on {addr} ({ADDR_ENV}): {e}"))?;
-    socket
-        .listen(config.backlog)
-        .map_err(|e| format!("cannot listen on {addr} ({ADDR_ENV}): {e}"))
+    Ok(listener)
 }
 
 fn plain(status: StatusCode, text: String) -> Response<HyperOutgoingBody> {

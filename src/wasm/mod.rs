@@ -79,6 +79,19 @@ pub trait Prepared: Send + Sync {
     fn validate(&self, _wasi: &Wasi) -> Result<(), String> {
         Ok(())
     }
+
+    /// Runs in the container's init during create, once its namespaces, capabilities and
+    /// seccomp filter are in place: takes what must exist before `start` (a server's listening
+    /// socket), so that a failure (an address in use) fails create, and only with the
+    /// container's own privileges.
+    fn acquire(&self, _wasi: &Wasi) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The descriptors [`Self::acquire`] opened, which confinement must not close.
+    fn kept_fds(&self) -> Vec<std::os::fd::RawFd> {
+        Vec::new()
+    }
 }
 
 pub struct ModuleBinary<'a> {
@@ -383,13 +396,26 @@ pub fn memory_limit(spec: &Spec) -> Option<u64> {
     u64::try_from(limit).ok().filter(|l| *l > 0)
 }
 
+/// [`Prepared::acquire`] in the init during create; the error is create's, one line.
+pub fn acquire(workload: &WasmWorkload, spec: &Spec) -> Result<(), String> {
+    let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit);
+    workload
+        .prepared
+        .acquire(&wasi)
+        .map_err(|reason| format!("wasm module {}: {reason}", workload.path.display()))
+}
+
 /// Runs the workload in the container's init process and exits with the module's status:
 /// never returns.
 pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
     install_stop_handlers(workload.prepared.serves_http());
     set_process_name(&workload.path);
     let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit);
-    if let Err(err) = confine::confine(&wasi.args, workload.preserved_fds) {
+    if let Err(err) = confine::confine(
+        &wasi.args,
+        workload.preserved_fds,
+        &workload.prepared.kept_fds(),
+    ) {
         eprintln!(
             "runw: cannot run wasm module {}: {err:#}",
             workload.path.display()

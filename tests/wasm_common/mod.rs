@@ -131,6 +131,16 @@ impl Runw {
         }
     }
 
+    /// Waits until `id` has stopped, deletes it (plain `delete`, which must work on a stopped
+    /// container), and checks that nothing is left: state, cgroup.
+    pub fn delete_stopped(&self, id: &str) {
+        self.wait_status(id, "stopped");
+        let out = self.run(&["delete", id]);
+        assert!(out.status.success(), "delete: {}", stderr(&out));
+        self.assert_root_empty();
+        assert_no_cgroup(id);
+    }
+
     /// What a failed create must not leave: a state directory, or anything but lock files.
     pub fn assert_root_empty(&self) {
         let left: Vec<_> = std::fs::read_dir(self.root.path())

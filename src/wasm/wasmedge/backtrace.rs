@@ -82,7 +82,7 @@ impl FunctionNames {
                     .split(',')
                     .filter_map(|i| i.trim().parse::<u32>().ok())
                     .collect();
-            } else if !line.is_empty() && !why.contains(line) {
+            } else {
                 context.push(line.to_string());
             }
         }
@@ -91,10 +91,7 @@ impl FunctionNames {
         if native {
             self.drop_foreign_frames(&mut stack);
         }
-        let mut report = why.to_string();
-        if !context.is_empty() {
-            report += &format!(" ({})", context.join("; "));
-        }
+        let mut report = super::log::clause(why, context);
         if !stack.is_empty() {
             report += "\nwasm backtrace:";
             for (n, index) in stack.iter().enumerate() {

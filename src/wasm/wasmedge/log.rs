@@ -53,3 +53,18 @@ pub fn take() -> Vec<String> {
         .map(|mut m| std::mem::take(&mut *m))
         .unwrap_or_default()
 }
+
+/// `message` followed by the logged `lines` it does not already contain, as one clause:
+/// "message (line; line)".
+pub fn clause(message: &str, lines: impl IntoIterator<Item = String>) -> String {
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|line| line.trim().to_string())
+        .filter(|line| !line.is_empty() && !message.contains(line.as_str()))
+        .collect();
+    if lines.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message} ({})", lines.join("; "))
+    }
+}

@@ -49,16 +49,7 @@ pub fn library_version() -> String {
 
 /// `message`, followed by what WasmEdge logged meanwhile (where and why), one clause each.
 fn with_log(message: &str) -> String {
-    let logged: Vec<String> = log::take()
-        .into_iter()
-        .map(|line| line.trim().to_string())
-        .filter(|line| !line.is_empty() && !message.contains(line.as_str()))
-        .collect();
-    if logged.is_empty() {
-        message.to_string()
-    } else {
-        format!("{message} ({})", logged.join("; "))
-    }
+    log::clause(message, log::take())
 }
 
 impl Backend for WasmEdge {
