@@ -28,6 +28,7 @@
 #        HTTP_HANDLER=python|js  the component (target/http-handlers/, hack/build-http-handlers.sh)
 #        HTTP_ROUTE=/            the route loaded (app.py's and app.js's least work)
 #        HTTP_SECONDS=10         each wrk measurement; HTTP_ROUNDS=3 fresh servers per runtime
+#        HTTP_WASMTIME_CGROUP=0  wasmtime serve in the shell's cgroup (default: cgroups of its own)
 #        WASMTIME=/path          wasmtime CLI (default target/wasmtime-cli/bin/wasmtime; if
 #                                missing, `cargo install wasmtime-cli` of runw's wasmtime
 #                                version there: 47 min on 2 busy cores, once)
@@ -69,6 +70,10 @@ cleanup() {
         done
     done
     [ -z "${WASMTIME_PID:-}" ] || kill -KILL "$WASMTIME_PID" 2>/dev/null
+    local g i
+    for g in ${HTTP_CGROUPS[@]+"${HTTP_CGROUPS[@]}"}; do
+        for ((i = 0; i < 100; i++)); do rmdir "$g" 2>/dev/null && break; sleep 0.05; done
+    done
     if [ -n "$CTRD_PID" ]; then
         kill "$CTRD_PID" 2>/dev/null; wait "$CTRD_PID" 2>/dev/null
     fi
@@ -284,7 +289,7 @@ lifecycle() {
 wasm_engine() {
     local engine=$1 root=$WORK/root-runw i m
     local -A mods=([C]=wasm-c)
-    [ -n "$HAVE_WAT" ] && mods[WAT]=wasm-wat
+    [ -n "$HAVE_WAT" ] && mods[WAT]="wasm-wat"
     local runw=("$RUNW" --root "$root" --wasm-engine "$engine")
     local warm=$WORK/cache-warm-$engine cold=$WORK/cache-cold-$engine
     for m in "${!mods[@]}"; do
@@ -308,7 +313,9 @@ wasm_hello() {
     for ((i = 0; i < N; i++)); do
         timed "runw busybox echo" runw "$RUNW" --root "$root" run -b "$WORK/echo" "e$i" || true
         timed "runc busybox echo" runc "$RUNC" --root "$WORK/root-runc" run -b "$WORK/echo" "e$i" || true
-        [ -n "$YOUKI" ] && timed "youki busybox echo" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/echo" "e$i" || true
+        if [ -n "$YOUKI" ]; then
+            timed "youki busybox echo" youki "$YOUKI" --root "$WORK/root-youki" run -b "$WORK/echo" "e$i" || true
+        fi
     done
     if [ -n "$YOUKI" ]; then
         # youki with its wasmtime executor: needs the wasm handler annotation on the same module.
@@ -397,9 +404,10 @@ EOF
     CTRD_PID=$!
     for ((i = 0; i < 100; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
     local ctr=(ctr --address "$sock" -n bench)
-    "${ctr[@]}" images import --all-platforms "$d/img/busybox.tar" >/dev/null 2>&1 &&
-        "${ctr[@]}" images import --all-platforms "$d/img/wasm.tar" >/dev/null 2>&1 ||
-        { CTR_NOTE="skipped: ctr images import failed"; return; }
+    if ! "${ctr[@]}" images import --all-platforms "$d/img/busybox.tar" >/dev/null 2>&1 ||
+        ! "${ctr[@]}" images import --all-platforms "$d/img/wasm.tar" >/dev/null 2>&1; then
+        CTR_NOTE="skipped: ctr images import failed"; return
+    fi
     local bb wasm
     bb=$("${ctr[@]}" images ls -q | grep -i busybox | head -1)
     wasm=$("${ctr[@]}" images ls -q | grep -i wasm | head -1)
@@ -454,6 +462,7 @@ http_setup() {
             { HTTP_NOTE="skipped: wrk is not installed"; return 1; }
     fi
     mkdir -p "$HTTP_SAMPLES"
+    http_cgroups
     # wasmtime's compiled-code cache (on by default) in the work directory, not in ~/.cache.
     printf '[cache]\ndirectory = "%s"\n' "$WORK/wasmtime-cache" >"$WORK/wasmtime-cache.toml"
     bundle "$WORK/http" '["/app/handler.wasm"]'
@@ -499,6 +508,25 @@ else:
 PY
 }
 
+# http_cgroups: unless HTTP_WASMTIME_CGROUP=0, a cpu and a memory cgroup for wasmtime serve
+# (one cgroup on v2), made as runw makes its container's: the container's cgroup is one
+# entity of the CPU scheduler however many threads it runs, and its page faults are charged
+# to its memory cgroup, while on the host, in the root cgroup, each wasmtime thread would
+# compete with every other task on its own and nothing would be charged. Removed by cleanup.
+HTTP_CGROUPS=()
+http_cgroups() {
+    [ "${HTTP_WASMTIME_CGROUP:-1}" != 0 ] || return 0
+    local dirs=() d
+    if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+        dirs=("/sys/fs/cgroup/runw-bench-wasmtime-$$")
+    else
+        dirs=("/sys/fs/cgroup/cpu/runw-bench-wasmtime-$$" "/sys/fs/cgroup/memory/runw-bench-wasmtime-$$")
+    fi
+    for d in "${dirs[@]}"; do
+        mkdir -p "$d" 2>/dev/null && HTTP_CGROUPS+=("$d")
+    done
+}
+
 # http_port: a free port on 127.0.0.1.
 http_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -530,8 +558,13 @@ http_start() {
     else
         mode=serve
         cmd=("$WASMTIME" serve -S cli -C "cache-config=$WORK/wasmtime-cache.toml" --addr "127.0.0.1:$port" "$WASM_HTTP")
+        # In cgroups of its own, as runw's container is (see http_cgroups).
+        if ((${#HTTP_CGROUPS[@]})); then
+            # shellcheck disable=SC2016 # expanded by that sh
+            cmd=(sh -c 'for g in $CGROUPS; do echo $$ >"$g/cgroup.procs"; done; exec "$@"' sh "${cmd[@]}")
+        fi
     fi
-    result=$(python3 "$WORK/first200.py" "$WORK/http-$rt.out" "$port" "$HTTP_ROUTE" "$mode" "$limit" "${cmd[@]}")
+    result=$(CGROUPS="${HTTP_CGROUPS[*]}" python3 "$WORK/first200.py" "$WORK/http-$rt.out" "$port" "$HTTP_ROUTE" "$mode" "$limit" "${cmd[@]}")
     read -r status FIRST_US SERVE_PID <<<"$result"
     if [ "$rt" = wasmtime ]; then
         WASMTIME_PID=$SERVE_PID
@@ -646,12 +679,14 @@ http_report() {
     echo "## HTTP handler (wasi:http/proxy): runw against bare \`wasmtime serve\`"
     echo
     if [ -z "${HTTP_TIME:-}" ]; then echo "$HTTP_NOTE."; echo; return; fi
+    local where="in the shell's cgroup (HTTP_WASMTIME_CGROUP=0)"
+    ((${#HTTP_CGROUPS[@]} == 0)) || where="in cgroups of its own (${HTTP_CGROUPS[*]##*/sys/fs/cgroup/}), as a container is"
     echo "Component: \`$HTTP_HANDLER.wasm\` ($(stat -c %s "$WASM_HTTP") bytes, hack/build-http-handlers.sh)," \
         "route \`$HTTP_ROUTE\` (app.py's and app.js's least work: reads the empty body, prints one line," \
         "answers a 27-byte text), a fresh instance per request in both. runw: \`runw run -d\` of a" \
         "bundle without a network namespace (listening on 127.0.0.1 of the host), no CPU or memory" \
         "limit; \`$WASMTIME_VERSION serve -S cli\` on the host with its defaults (multi-threaded" \
-        "runtime, pooling allocator). Load: \`wrk -t1 --latency\`, ${HTTP_SECONDS} s per row after a 2 s" \
+        "runtime, pooling allocator), $where. Load: \`wrk -t1 --latency\`, ${HTTP_SECONDS} s per row after a 2 s" \
         "warm-up, $HTTP_ROUNDS fresh servers per runtime taking turns; the median of the rounds" \
         "(each round's value in brackets). Part 5 took ${HTTP_TIME} s."
     [ -z "$HTTP_NOTE" ] || echo "Note: $HTTP_NOTE."
@@ -701,7 +736,7 @@ stats() {
         p = int(0.95 * NR + 0.999); if (p < 1) p = 1
         printf "%.2f %.2f %.2f %d", a[1] / 1000, m / 1000, a[p] / 1000, NR }'
 }
-med() { local s; s=($(stats "$1")); echo "${s[1]}"; }
+med() { local s; read -ra s <<<"$(stats "$1")"; echo "${s[1]}"; }
 ratio() { [ -s "$SAMPLES/$1" ] && [ -s "$SAMPLES/$2" ] && awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", a / b }' || echo "n/a"; }
 
 # reference NAME: the runc measurement NAME is compared with.
@@ -746,7 +781,7 @@ report() {
         echo "|---|---:|---:|---:|---:|---:|"
         for name in "${order[@]}"; do
             [ -s "$SAMPLES/$name" ] || continue
-            s=($(stats "$name"))
+            read -ra s <<<"$(stats "$name")"
             echo "| $name | ${s[3]} | ${s[0]} | ${s[1]} | ${s[2]} | $(ratio "$name" "$(reference "$name")") |"
         done
         echo
@@ -760,7 +795,7 @@ report() {
             echo "| measurement | wasmtime ms | WasmEdge ms | WasmEdge / wasmtime |"
             echo "|---|---:|---:|---:|"
             for name in "WAT hello (cold)" "WAT hello (warm)" "C hello (cold)" "C hello (warm)" "fib(32) (warm)"; do
-                [ -s "$SAMPLES/runw wasmtime $name" ] && [ -s "$SAMPLES/runw wasmedge $name" ] || continue
+                if [ ! -s "$SAMPLES/runw wasmtime $name" ] || [ ! -s "$SAMPLES/runw wasmedge $name" ]; then continue; fi
                 echo "| $name | $(med "runw wasmtime $name") | $(med "runw wasmedge $name") | $(ratio "runw wasmedge $name" "runw wasmtime $name") |"
             done
             echo
