@@ -9,8 +9,9 @@
 //! so that an address in use fails create, with the container's own capabilities). After
 //! `start` and [`super::confine`]: [`HttpHandler::run`]
 //! serves HTTP/1.1 with hyper on `WASMTIME_HTTP_PROXY_SOCKET_ADDR` from `process.env` (the
-//! variables of runwasi's wasmtime shim, for drop-in compatibility) on a current-thread tokio
-//! runtime that runw owns, with a fresh instance per request. Faults stay per request: a trap
+//! variables of runwasi's wasmtime shim, for drop-in compatibility) on a tokio runtime that runw
+//! owns, with one worker thread per CPU the container may use (`Wasi::cpus`), and a fresh
+//! instance per request. Faults stay per request: a trap
 //! answers 500, a handler past `RUNW_HTTP_REQUEST_TIMEOUT` answers 504, a malformed request
 //! gets hyper's 400. SIGTERM/SIGINT stop accepting, let in-flight requests finish (at most
 //! `RUNW_HTTP_SHUTDOWN_TIMEOUT`) and exit 0.
@@ -260,10 +261,18 @@ impl Prepared for HttpHandler {
             Ok(config) => config,
             Err(err) => return Outcome::Failed(err),
         };
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        // One worker per CPU the container may use: requests are instantiated and run on
+        // all of them. The threads start after confinement (so they are confined too) with
+        // SIGTERM and SIGINT still blocked: those reach the thread that unblocks them in
+        // `serve`, and tokio's handlers. One CPU: no thread beyond the epoch ticker.
+        let mut builder = if wasi.cpus > 1 {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(wasi.cpus).thread_name("runw-http");
+            builder
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        let runtime = match builder.enable_all().build() {
             Ok(runtime) => runtime,
             Err(err) => return Outcome::Failed(format!("cannot start the WASI runtime: {err}")),
         };
@@ -277,10 +286,13 @@ impl Prepared for HttpHandler {
             wasi: wasi.clone(),
             timeout: config.timeout,
         });
-        match runtime.block_on(server.serve(&config, listener)) {
+        let outcome = match runtime.block_on(server.serve(&config, listener)) {
             Ok(()) => Outcome::Exited(0),
             Err(err) => Outcome::Failed(err),
-        }
+        };
+        // Past the shutdown timeout, a task still in a blocking call must not hold the exit.
+        runtime.shutdown_background();
+        outcome
     }
 }
 

@@ -122,6 +122,9 @@ pub struct Wasi {
     pub cwd: String,
     /// `linux.resources.memory.limit`: also the bound of each linear memory.
     pub memory_limit: Option<u64>,
+    /// CPUs the container may keep busy at once ([`container_cpus`]; 1 at create): the
+    /// worker threads of an HTTP server.
+    pub cpus: usize,
 }
 
 /// How a module's run ended.
@@ -313,7 +316,7 @@ pub fn plan(
     let prepared = backend
         .prepare(&module, settings.cache.as_ref())
         .map_err(|err| prepare_error(err, &path))?;
-    if let Err(reason) = prepared.validate(&wasi_of(Some(process), memory_limit)) {
+    if let Err(reason) = prepared.validate(&wasi_of(Some(process), memory_limit, 1)) {
         bail!("wasm module {}: {reason}", path.display());
     }
     Ok(Some(WasmWorkload {
@@ -398,7 +401,7 @@ pub fn memory_limit(spec: &Spec) -> Option<u64> {
 
 /// [`Prepared::acquire`] in the init during create; the error is create's, one line.
 pub fn acquire(workload: &WasmWorkload, spec: &Spec) -> Result<(), String> {
-    let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit);
+    let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit, 1);
     workload
         .prepared
         .acquire(&wasi)
@@ -410,7 +413,9 @@ pub fn acquire(workload: &WasmWorkload, spec: &Spec) -> Result<(), String> {
 pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
     install_stop_handlers(workload.prepared.serves_http());
     set_process_name(&workload.path);
-    let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit);
+    // Before confinement: the cgroup's CPU quota is read through /proc/self/cgroup.
+    let cpus = container_cpus(spec);
+    let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit, cpus);
     if let Err(err) = confine::confine(
         &wasi.args,
         workload.preserved_fds,
@@ -433,7 +438,29 @@ pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
     std::process::exit(code)
 }
 
-fn wasi_of(process: Option<&Process>, memory_limit: Option<u64>) -> Wasi {
+/// How many CPUs the container's processes may keep busy at once: the init's CPU affinity
+/// (its cpuset) and the CFS quota of its cgroup, as `std::thread::available_parallelism` sees
+/// them from inside the container, bounded by the quota of `linux.resources.cpu` (rounded up:
+/// 1.5 CPUs is 2), which also holds when the container cannot see its cgroup; at least 1.
+/// Taken at start: a later `runw update` of the quota does not change it.
+pub fn container_cpus(spec: &Spec) -> usize {
+    let visible = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let quota = spec
+        .linux()
+        .as_ref()
+        .and_then(|linux| linux.resources().as_ref())
+        .and_then(|resources| resources.cpu().as_ref())
+        .and_then(|cpu| cpus_of_quota(cpu.quota()?, cpu.period().unwrap_or(100_000)));
+    quota.map_or(visible, |q| q.min(visible)).max(1)
+}
+
+/// CPUs a CFS quota of `quota` µs per `period` µs allows, rounded up (`None`: no limit).
+fn cpus_of_quota(quota: i64, period: u64) -> Option<usize> {
+    let quota = u64::try_from(quota).ok().filter(|q| *q > 0)?;
+    (period > 0).then(|| usize::try_from(quota.div_ceil(period)).unwrap_or(usize::MAX))
+}
+
+fn wasi_of(process: Option<&Process>, memory_limit: Option<u64>, cpus: usize) -> Wasi {
     let args = process.and_then(|p| p.args().clone()).unwrap_or_default();
     let env = process
         .and_then(|p| p.env().as_ref())
@@ -454,6 +481,7 @@ fn wasi_of(process: Option<&Process>, memory_limit: Option<u64>) -> Wasi {
         env,
         cwd,
         memory_limit,
+        cpus,
     }
 }
 
@@ -557,7 +585,7 @@ mod tests {
             .cwd("/app")
             .build()
             .unwrap();
-        let wasi = wasi_of(Some(&process), Some(1 << 20));
+        let wasi = wasi_of(Some(&process), Some(1 << 20), 1);
         assert_eq!(wasi.args, ["/app/x.wasm", "a b"]);
         assert_eq!(
             wasi.env,
@@ -637,5 +665,24 @@ mod tests {
         let json = r#"{"ociVersion":"1.0.2","linux":{"resources":{"memory":{"limit":-1}}}}"#;
         spec = serde_json::from_str(json).unwrap();
         assert_eq!(memory_limit(&spec), None);
+    }
+
+    #[test]
+    fn cpus_from_the_quota() {
+        assert_eq!(cpus_of_quota(50_000, 100_000), Some(1));
+        assert_eq!(cpus_of_quota(150_000, 100_000), Some(2));
+        assert_eq!(cpus_of_quota(400_000, 100_000), Some(4));
+        assert_eq!(cpus_of_quota(-1, 100_000), None);
+        assert_eq!(cpus_of_quota(0, 100_000), None);
+        assert_eq!(cpus_of_quota(50_000, 0), None);
+        let visible = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(container_cpus(&Spec::default()), visible);
+        let json = r#"{"ociVersion":"1.0.2","linux":{"resources":{"cpu":{"quota":50000,"period":100000}}}}"#;
+        assert_eq!(container_cpus(&serde_json::from_str(json).unwrap()), 1);
+        let json = r#"{"ociVersion":"1.0.2","linux":{"resources":{"cpu":{"quota":-1}}}}"#;
+        assert_eq!(
+            container_cpus(&serde_json::from_str(json).unwrap()),
+            visible
+        );
     }
 }

@@ -462,6 +462,7 @@ mod tests {
             env: vec![],
             cwd: "/".into(),
             memory_limit: None,
+            cpus: 1,
         };
         assert_eq!(prepare(exit).ok().unwrap().run(&wasi), Outcome::Exited(7));
         let ret = r#"(module (func (export "_start")))"#;
@@ -487,6 +488,7 @@ mod tests {
             env: vec![],
             cwd: "/".into(),
             memory_limit: Some(2 << 20),
+            cpus: 1,
         };
         assert_eq!(prepare(grow).ok().unwrap().run(&wasi), Outcome::Exited(9));
     }
