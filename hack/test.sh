@@ -42,7 +42,7 @@ step "WasmEdge $(sed -n 's/^WASMEDGE_VERSION=//p' hack/install-wasmedge.sh) with
 hack/install-wasmedge.sh
 WASMEDGE=(--features runw/wasmedge)
 
-step "runw with WasmEdge: build, clippy, unit tests, Wasm tests on wasmtime and on WasmEdge"
+step "runw with WasmEdge: build, clippy, unit tests (all of them: this build has both engines), Wasm tests on wasmtime and on WasmEdge"
 cargo build --release "${WASMEDGE[@]}"
 cargo clippy --release --workspace --all-targets "${WASMEDGE[@]}" -- -D warnings
 cargo test --release --no-fail-fast "${WASMEDGE[@]}" --lib --test wasm
@@ -57,8 +57,12 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --release --workspace --all-targets -- -D warnings
 
+# runw's unit tests ran in the WasmEdge step, whose build has both engines (every unit test
+# of this build and the WasmEdge ones): here runw's integration tests (tests/*.rs) and the
+# other members' tests, without compiling the unit tests a second time.
 step "cargo test --release --no-fail-fast"
-cargo test --release --workspace --no-fail-fast
+cargo test --release --no-fail-fast -p runw --test '*'
+cargo test --release --no-fail-fast --workspace --exclude runw
 
 # Stress and fault suite (docs/reliability.md): lifecycles in a row and at once, SIGKILL of
 # runw mid-command, fault cases, PID reuse, ctr run through the stock shim; any failure or
