@@ -75,6 +75,22 @@ fn wait_exit(child: &mut std::process::Child, bundle: &Bundle, what: &str) -> Ex
     }
 }
 
+/// A GET of `path` (an `/echo` route) that must get no answer for `ms` milliseconds, until
+/// `release` (named `what`) has run, and then be answered with the echo.
+fn held_until(port: u16, path: &'static str, ms: u64, what: &str, release: impl FnOnce()) {
+    let request = std::thread::spawn(move || get(port, path));
+    std::thread::sleep(Duration::from_millis(ms));
+    assert!(
+        !request.is_finished(),
+        "{path} was answered before {what}: {:?}",
+        request.join()
+    );
+    release();
+    let reply = request.join().unwrap();
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(reply.body.contains(&format!("path: {path}")), "{reply:?}");
+}
+
 /// Waits until the container's output contains `text`.
 fn wait_log(bundle: &Bundle, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -394,18 +410,10 @@ fn address_in_use_fails_create_and_listening_starts_at_create() {
         .output()
         .unwrap();
     assert!(out.status.success(), "create: {}", log(&bundle));
-    let early = std::thread::spawn(move || get(port, "/echo/before-start"));
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !early.is_finished(),
-        "answered before start: {:?}",
-        early.join()
-    );
-    let out = runw.run(&["start", &id]);
-    assert!(out.status.success(), "start: {}", stderr(&out));
-    let reply = early.join().unwrap();
-    assert_eq!(reply.status, 200, "{reply:?}");
-    assert!(reply.body.contains("path: /echo/before-start"), "{reply:?}");
+    held_until(port, "/echo/before-start", 300, "start", || {
+        let out = runw.run(&["start", &id]);
+        assert!(out.status.success(), "start: {}", stderr(&out));
+    });
     assert!(runw.run(&["delete", "--force", &id]).status.success());
     runw.assert_root_empty();
 }
@@ -445,18 +453,10 @@ fn server_container_ps_pause_events_and_sigkill() {
     assert_eq!(runw.status(&id), "paused");
     // The kernel still completes the TCP handshake (the listening socket's backlog), but no
     // answer comes while the server is frozen.
-    let waiting = std::thread::spawn(move || get(port, "/echo/while-paused"));
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        !waiting.is_finished(),
-        "a paused server answered: {:?}",
-        waiting.join()
-    );
-    let out = runw.run(&["resume", &id]);
-    assert!(out.status.success(), "resume: {}", stderr(&out));
-    let reply = waiting.join().unwrap();
-    assert_eq!(reply.status, 200, "{reply:?}");
-    assert!(reply.body.contains("path: /echo/while-paused"), "{reply:?}");
+    held_until(port, "/echo/while-paused", 500, "resume", || {
+        let out = runw.run(&["resume", &id]);
+        assert!(out.status.success(), "resume: {}", stderr(&out));
+    });
 
     let out = runw.run(&["kill", &id, "KILL"]);
     assert!(out.status.success(), "kill: {}", stderr(&out));

@@ -276,11 +276,15 @@ impl Prepared for HttpHandler {
             Ok(runtime) => runtime,
             Err(err) => return Outcome::Failed(format!("cannot start the WASI runtime: {err}")),
         };
-        let listener = self
+        // Bound by `acquire`, which libcontainer runs (executor validation) before any `run`.
+        let Some(listener) = self
             .listener
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take();
+            .take()
+        else {
+            return Outcome::Failed(format!("no socket on {} was bound at create", config.addr));
+        };
         let server = Arc::new(Server {
             pre: self.pre.clone(),
             wasi: wasi.clone(),
@@ -326,12 +330,11 @@ enum Failure {
 }
 
 impl Server {
-    /// Serves on `listener` (bound during create), or on a socket of its own when there is
-    /// none (a process whose create step did not bind it).
+    /// Serves on `listener`, bound during create.
     async fn serve(
         self: Arc<Self>,
         config: &ServerConfig,
-        listener: Option<TcpListener>,
+        listener: TcpListener,
     ) -> Result<(), String> {
         // SIGTERM and SIGINT were blocked (and queued) since the init started (`super::run`):
         // tokio's handlers take them from here on.
@@ -339,10 +342,6 @@ impl Server {
             signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
         let mut int =
             signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
-        let listener = match listener {
-            Some(listener) => listener,
-            None => listen(config)?,
-        };
         let listener = listener
             .set_nonblocking(true)
             .and_then(|()| tokio::net::TcpListener::from_std(listener))

@@ -413,8 +413,13 @@ pub fn acquire(workload: &WasmWorkload, spec: &Spec) -> Result<(), String> {
 pub fn run(workload: &WasmWorkload, spec: &Spec) -> ! {
     install_stop_handlers(workload.prepared.serves_http());
     set_process_name(&workload.path);
-    // Before confinement: the cgroup's CPU quota is read through /proc/self/cgroup.
-    let cpus = container_cpus(spec);
+    // Only a server uses more than one thread. Before confinement: the cgroup's CPU quota is
+    // read through /proc/self/cgroup.
+    let cpus = if workload.prepared.serves_http() {
+        container_cpus(spec)
+    } else {
+        1
+    };
     let wasi = wasi_of(spec.process().as_ref(), workload.memory_limit, cpus);
     if let Err(err) = confine::confine(
         &wasi.args,
